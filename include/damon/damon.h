@@ -1,0 +1,609 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later OR BSD-2-Clause */
+/*
+ * libdamon — DAMON's data-access monitoring for every program.
+ *
+ * One public header. Conventions (see libdamon(7)):
+ *  - int-returning calls return >= 0 on success and -errno on failure; errno is
+ *    never the way an error is reported. Out-parameters are named ret*, come
+ *    last and are written only on success.
+ *  - Handles are opaque. A context owns its targets and schemes; pointers to
+ *    them are borrowed and stay valid until the context is freed.
+ *  - Option and output structs start with `size_t sz`, set by the caller to
+ *    sizeof(the struct it was compiled with).
+ *  - Units and meanings are the kernel DAMON's: intervals in microseconds,
+ *    nr_accesses counts sampling intervals that saw an access within one
+ *    aggregation interval, age counts aggregation intervals.
+ */
+#ifndef DAMON_DAMON_H
+#define DAMON_DAMON_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <damon/version.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ------------------------------------------------------------------------ */
+/* Objects                                                                  */
+/* ------------------------------------------------------------------------ */
+
+typedef struct damon_ctx damon_ctx;
+typedef struct damon_target damon_target;
+typedef struct damos damos;
+typedef struct damon_snapshot damon_snapshot;
+
+/* ------------------------------------------------------------------------ */
+/* Enums (values are ABI: never renumbered)                                 */
+/* ------------------------------------------------------------------------ */
+
+enum damon_ops {
+	DAMON_OPS_VADDR = 0,  /* a process's address space, layout from /proc/PID/maps */
+	DAMON_OPS_FVADDR = 1, /* fixed virtual ranges of one process */
+	DAMON_OPS_PADDR = 2,  /* physical memory */
+};
+
+enum damon_backend {
+	DAMON_BACKEND_AUTO = 0,
+	DAMON_BACKEND_KERNEL = 1,     /* kernel DAMON through sysfs */
+	DAMON_BACKEND_PAGE_IDLE = 2,  /* pagemap + idle page tracking */
+	DAMON_BACKEND_UFFD_WP = 3,    /* userfaultfd write-protect + PAGEMAP_SCAN, own process */
+	DAMON_BACKEND_SOFT_DIRTY = 4, /* soft-dirty bits, processes the caller may ptrace */
+	DAMON_BACKEND_FAULT = 5,      /* mprotect + SIGSEGV, own process, opt-in only */
+};
+#define DAMON_BACKEND_MAX DAMON_BACKEND_FAULT
+
+/* What a backend sees (struct damon_backend_status.sees, snapshot info). */
+enum damon_sees {
+	DAMON_SEES_READS = 1u << 0,
+	DAMON_SEES_WRITES = 1u << 1,
+};
+
+/* struct damon_ctx_opts.flags */
+enum damon_ctx_flags {
+	/* No library thread: the caller drives the context with damon_ctx_step(). */
+	DAMON_CTX_MANUAL = 1u << 0,
+};
+
+/* Log levels passed to damon_log_fn. */
+enum damon_log_level {
+	DAMON_LOG_ERR = 3,
+	DAMON_LOG_WARNING = 4,
+	DAMON_LOG_INFO = 6,
+	DAMON_LOG_DEBUG = 7,
+};
+
+/*
+ * Log callback: called from the thread that runs the context (the library
+ * thread, or the caller of damon_ctx_step()). @msg is one sentence without a
+ * trailing newline. The callback must not drop the last reference to @ctx.
+ */
+typedef void (*damon_log_fn)(damon_ctx *ctx, int level, const char *msg, void *userdata);
+
+/* Allocator hooks: replacements for malloc/free used for every allocation
+ * the context makes (damon_ctx_hotness() and damon_target_hotness() never
+ * allocate). Both or neither must be set. */
+typedef void *(*damon_malloc_fn)(size_t size, void *userdata);
+typedef void (*damon_free_fn)(void *ptr, void *userdata);
+
+/* ------------------------------------------------------------------------ */
+/* Option and output structs                                                */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * Declare a zero-filled options struct with sz set, then assign fields:
+ *   DAMON_OPTS(damon_ctx_opts, o, .aggr_us = 200000);
+ * Fields left 0 take their documented defaults.
+ */
+#define DAMON_OPTS(TYPE, NAME, ...)                                                 \
+	struct TYPE NAME = { .sz = sizeof(struct TYPE), __VA_ARGS__ }
+
+struct damon_ctx_opts {
+	size_t sz;
+	uint32_t ops;            /* enum damon_ops, default VADDR */
+	uint32_t backend;        /* enum damon_backend, default AUTO */
+	uint64_t sample_us;      /* default 5000 */
+	uint64_t aggr_us;        /* default 100000 */
+	uint64_t update_us;      /* default 1000000 */
+	uint32_t min_nr_regions; /* default 10, at least 3 */
+	uint32_t max_nr_regions; /* default 1000, at least min_nr_regions */
+	uint32_t flags;          /* enum damon_ctx_flags */
+	uint32_t cpu_budget_permille; /* user-space backends' overhead budget in permille of one
+					 CPU (monitor + application faults); default 20 (2%) */
+	/* Roots used instead of "/sys" and "/proc" (tests, fixtures); NULL = the real ones. */
+	const char *sysfs_root;
+	const char *proc_root;
+	damon_log_fn log_fn;     /* NULL: the library stays silent */
+	void *log_userdata;
+	damon_malloc_fn malloc_fn; /* NULL: malloc/free */
+	damon_free_fn free_fn;
+	void *alloc_userdata;
+	uint64_t seed;           /* random seed for sampling addresses and splits; 0 = from the clock */
+};
+
+/* Monitoring attributes, for reading and changing them on a live context. */
+struct damon_attrs {
+	size_t sz;
+	uint64_t sample_us, aggr_us, update_us;
+	uint32_t min_nr_regions, max_nr_regions;
+};
+
+/* One region of a snapshot. */
+struct damon_region {
+	size_t sz;               /* caller: sizeof(struct damon_region) */
+	uint64_t start, end;     /* [start, end) */
+	uint32_t nr_accesses;    /* kernel meaning, 0 .. aggr_us / sample_us */
+	uint32_t age;            /* kernel meaning, in aggregation intervals */
+	uint32_t access_rate_bp; /* nr_accesses / (aggr_us / sample_us), in basis points */
+	uint32_t target_idx;     /* position of the target in its context, from 0 */
+};
+
+/* What damon_ctx_hotness() and damon_target_hotness() answer. */
+struct damon_hotness {
+	size_t sz;               /* caller: sizeof(struct damon_hotness) */
+	uint32_t access_rate_bp; /* size-weighted over the monitored part of [addr, addr+len) */
+	uint32_t min_age, max_age;
+	uint32_t reserved;
+	uint64_t bytes_covered;  /* how much of [addr, addr+len) is monitored */
+	uint64_t snapshot_seq;
+};
+
+/* Facts about one snapshot. */
+struct damon_snapshot_info {
+	size_t sz;
+	uint64_t seq;            /* 1 for the first snapshot of a context, then +1 each */
+	uint64_t time_ns;        /* CLOCK_MONOTONIC at the end of its aggregation interval */
+	uint64_t sample_us;      /* sampling interval in force (after overhead budget stretching) */
+	uint64_t aggr_us;        /* aggregation interval in force */
+	uint32_t backend;        /* enum damon_backend that produced it */
+	uint32_t sees;           /* enum damon_sees */
+	uint32_t nr_targets;
+	uint32_t max_nr_accesses; /* aggr_us / sample_us */
+	uint32_t nr_samples;     /* sampling intervals actually taken in this aggregation
+				    interval (fewer than max_nr_accesses when the monitor ran
+				    late); access_rate_bp = nr_accesses * 10000 / nr_samples */
+	uint32_t reserved;
+};
+
+/* A backend as judged for one context or one (ops, pid). */
+struct damon_backend_status {
+	size_t sz;
+	uint32_t backend;        /* enum damon_backend */
+	uint32_t usable;         /* 1: it can run; 0: refused, see reason */
+	uint32_t sees;           /* enum damon_sees: what it would see */
+	uint32_t reserved;
+	char reason[256];        /* one sentence: why refused, or what it needs and does */
+};
+
+/* State of a context's monitor (failures of the monitor itself land here). */
+struct damon_ctx_status {
+	size_t sz;
+	uint32_t running;        /* 1 while monitoring */
+	int32_t error;           /* 0, or the -errno that stopped or troubled the monitor */
+	uint64_t nr_snapshots;   /* published so far */
+	uint32_t nr_targets;     /* targets alive */
+	uint32_t backend;        /* enum damon_backend in use (AUTO before start) */
+	uint64_t sample_us;      /* intervals in force */
+	uint64_t aggr_us;
+	char message[256];       /* sentence for error, "" when error is 0 */
+};
+
+/* ------------------------------------------------------------------------ */
+/* DAMOS: operation schemes                                                 */
+/* ------------------------------------------------------------------------ */
+
+enum damos_action {
+	DAMOS_STAT = 0,
+	DAMOS_COLD,
+	DAMOS_PAGEOUT,
+	DAMOS_WILLNEED,
+	DAMOS_HUGEPAGE,
+	DAMOS_NOHUGEPAGE,
+	DAMOS_COLLAPSE,
+	DAMOS_MIGRATE_HOT,
+	DAMOS_MIGRATE_COLD,
+	DAMOS_LRU_PRIO,
+	DAMOS_LRU_DEPRIO,
+};
+
+enum damos_wmark_metric {
+	DAMOS_WMARK_NONE = 0,
+	DAMOS_WMARK_FREE_MEM_RATE = 1,
+};
+
+/* struct damos_opts.flags */
+enum damos_flags {
+	/* Allow a cold-side action on a backend that sees writes only. */
+	DAMOS_F_ALLOW_WRITES_ONLY = 1u << 0,
+};
+
+#ifndef __cplusplus
+/*
+ * Declare a struct damos_opts with the unbounded maxima set, then the given
+ * fields (which may override them). C only: C++ callers use damos_opts_init().
+ */
+#define DAMOS_OPTS(NAME, ...)                                                       \
+	_Pragma("GCC diagnostic push")                                              \
+	_Pragma("GCC diagnostic ignored \"-Woverride-init\"")                      \
+	struct damos_opts NAME = { .sz = sizeof(struct damos_opts),                   \
+				   .max_sz = UINT64_MAX,                              \
+				   .max_nr_accesses = UINT32_MAX,                     \
+				   .max_age = UINT32_MAX,                             \
+				   __VA_ARGS__ };                                     \
+	_Pragma("GCC diagnostic pop")
+#endif
+
+struct damos_opts {
+	size_t sz;
+	uint32_t action;                     /* enum damos_action */
+	uint32_t target_nid;                 /* migrate_hot/cold destination node */
+	uint64_t min_sz, max_sz;             /* access pattern; max UINT64_MAX = unbounded */
+	uint32_t min_nr_accesses, max_nr_accesses; /* max UINT32_MAX = unbounded; 0 = never accessed */
+	uint32_t min_age, max_age;           /* aggregation intervals; max UINT32_MAX = unbounded */
+	uint64_t apply_interval_us;          /* 0 = every aggregation interval */
+	uint64_t quota_ms, quota_bytes;      /* 0 = no such limit */
+	uint64_t quota_reset_interval_ms;
+	uint32_t weight_sz, weight_nr_accesses, weight_age; /* prioritization weights, permil */
+	uint32_t wmarks_metric;              /* enum damos_wmark_metric */
+	uint64_t wmarks_interval_us;
+	uint32_t wmarks_high, wmarks_mid, wmarks_low; /* permil */
+	uint32_t flags;                      /* enum damos_flags */
+};
+
+struct damos_stats {
+	size_t sz;
+	uint64_t nr_tried, sz_tried, nr_applied, sz_applied, qt_exceeds;
+	uint64_t sz_ops_filter_passed, nr_snapshots;
+};
+
+/* ------------------------------------------------------------------------ */
+/* Version                                                                  */
+/* ------------------------------------------------------------------------ */
+
+/**
+ * damon_version() - the version of the library in use at run time.
+ *
+ * Return: DAMON_VERSION_NUMBER of the loaded library (major * 10000 + minor * 100 + patch).
+ * Since: 0.1
+ */
+unsigned int damon_version(void);
+
+/**
+ * damon_version_string() - the version as "MAJOR.MINOR.PATCH".
+ *
+ * Return: a static string, never NULL.
+ * Since: 0.1
+ */
+const char *damon_version_string(void);
+
+/* ------------------------------------------------------------------------ */
+/* Contexts                                                                 */
+/* ------------------------------------------------------------------------ */
+
+/**
+ * damon_ctx_new() - create a monitoring context.
+ * @ret: where the new context is stored (one reference, owned by the caller).
+ * @opts: options, or NULL for every default.
+ *
+ * Nothing runs until damon_ctx_start(). The context remembers the process
+ * that created it: after fork() every call on it from the child returns
+ * -ECHILD, except damon_ctx_unref().
+ *
+ * Return: 0 or
+ *  -EINVAL  @ret NULL; opts->sz too small, or unknown non-zero bytes past the
+ *           fields this library knows; an unknown ops, backend or flag;
+ *           sample_us > aggr_us; min_nr_regions < 3; min > max; only one of
+ *           malloc_fn/free_fn set.
+ *  -ENOMEM  out of memory.
+ * Since: 0.1
+ */
+int damon_ctx_new(damon_ctx **ret, const struct damon_ctx_opts *opts);
+
+/**
+ * damon_ctx_ref() - take one more reference.
+ * Return: @ctx. Safe from any thread.
+ * Since: 0.1
+ */
+damon_ctx *damon_ctx_ref(damon_ctx *ctx);
+
+/**
+ * damon_ctx_unref() - drop one reference; the last one stops a running
+ * context, joins its thread, closes its fds and frees it.
+ * @ctx: a context or NULL.
+ *
+ * In a child after fork() it only frees memory and closes file descriptors:
+ * it never touches the parent's userfaultfd registrations or kdamonds.
+ * Return: NULL.
+ * Since: 0.1
+ */
+damon_ctx *damon_ctx_unref(damon_ctx *ctx);
+
+/** damon_ctx_unrefp() - damon_ctx_unref(*p), for __attribute__((cleanup)). Since: 0.1 */
+void damon_ctx_unrefp(damon_ctx **p);
+
+/**
+ * damon_ctx_add_target() - add an address space to monitor.
+ * @ctx: a context that is not running, or running (then the target is
+ *       picked up by the next damon_ctx_commit()).
+ * @pid: vaddr/fvaddr: the process, 0 = the calling process; paddr: must be 0.
+ * @ret: where the borrowed target pointer is stored; may be NULL.
+ *
+ * The context runs while any target lives (kernel semantics); a target that
+ * exits is reported to the log callback and damon_ctx_status(), and dropped.
+ *
+ * Return: 0 or
+ *  -EINVAL  @ctx NULL; @pid negative; paddr with @pid != 0 or a second target.
+ *  -ESRCH   no process @pid.
+ *  -ECHILD  @ctx was inherited through fork().
+ *  -ENOMEM  out of memory.
+ * Since: 0.1
+ */
+int damon_ctx_add_target(damon_ctx *ctx, pid_t pid, damon_target **ret);
+
+/**
+ * damon_target_add_range() - add an initial region [@start, @end) to a
+ * target: the monitored ranges of fvaddr, or of paddr (default: every System
+ * RAM range). Ranges of one target may not overlap.
+ *
+ * Return: 0 or
+ *  -EINVAL  @t NULL; @start >= @end; not an fvaddr or paddr target; overlaps
+ *           a range already added.
+ *  -EBUSY   the context is running (add ranges before damon_ctx_start()).
+ *  -ECHILD, -ENOMEM.
+ * Since: 0.1
+ */
+int damon_target_add_range(damon_target *t, uint64_t start, uint64_t end);
+
+/**
+ * damon_target_pid() - the pid the target monitors (the real pid for 0).
+ * Return: the pid, or -EINVAL for NULL.
+ * Since: 0.1
+ */
+int damon_target_pid(const damon_target *t);
+
+/**
+ * damon_ctx_start() - pick a backend (if AUTO) and start monitoring.
+ *
+ * Without DAMON_CTX_MANUAL one library thread named "damon-mon" runs the
+ * context, with every signal blocked. With it, nothing runs until the caller
+ * calls damon_ctx_step().
+ *
+ * Return: 0 or
+ *  -EINVAL      no target; fvaddr target without ranges.
+ *  -EBUSY       already running.
+ *  -EOPNOTSUPP  no backend can run this context here; damon_ctx_errmsg()
+ *               lists why each was refused (damon_ctx_backend_status() too).
+ *  -EPERM       the chosen backend needs a privilege the caller lacks.
+ *  -ESRCH       a target process is gone.
+ *  -ECHILD, -ENOMEM, or another -errno the backend met (sentence in errmsg).
+ * Since: 0.1
+ */
+int damon_ctx_start(damon_ctx *ctx);
+
+/**
+ * damon_ctx_stop() - stop monitoring; joins the library thread, disarms
+ * every sample page. The newest snapshot stays readable.
+ *
+ * Return: 0 or -EINVAL (NULL), -EALREADY (not running; also after the
+ * monitor ended by itself because every target exited), -ECHILD.
+ * Since: 0.1
+ */
+int damon_ctx_stop(damon_ctx *ctx);
+
+/**
+ * damon_ctx_set_attrs() - change monitoring attributes. On a stopped context
+ * they take effect at start; on a running one at damon_ctx_commit().
+ *
+ * Return: 0 or -EINVAL (same rules as damon_ctx_new()), -ECHILD.
+ * Since: 0.1
+ */
+int damon_ctx_set_attrs(damon_ctx *ctx, const struct damon_attrs *attrs);
+
+/**
+ * damon_ctx_get_attrs() - the attributes as set (not as stretched by the
+ * overhead budget: see struct damon_snapshot_info for those).
+ * Return: 0 or -EINVAL, -ECHILD.
+ * Since: 0.1
+ */
+int damon_ctx_get_attrs(const damon_ctx *ctx, struct damon_attrs *ret);
+
+/**
+ * damon_ctx_commit() - apply attributes, targets and schemes changed since
+ * start to a running context. The change is applied before the next sample.
+ *
+ * Return: 0 or -EINVAL (NULL), -EALREADY (not running), -ECHILD, or the
+ * -errno of a new target that could not be prepared.
+ * Since: 0.1
+ */
+int damon_ctx_commit(damon_ctx *ctx);
+
+/**
+ * damon_ctx_backend() - the backend the context runs on.
+ * Return: enum damon_backend (DAMON_BACKEND_AUTO before the first start), or
+ * -EINVAL, -ECHILD.
+ * Since: 0.1
+ */
+int damon_ctx_backend(const damon_ctx *ctx);
+
+/**
+ * damon_backend_name() - "auto", "kernel", "page_idle", "uffd_wp",
+ * "soft_dirty", "fault"; "unknown" for anything else. Never NULL.
+ * Since: 0.1
+ */
+const char *damon_backend_name(int backend);
+
+/**
+ * damon_backend_from_name() - the enum damon_backend for a name of
+ * damon_backend_name(). Return: the value or -EINVAL.
+ * Since: 0.1
+ */
+int damon_backend_from_name(const char *name);
+
+/**
+ * damon_ctx_errmsg() - one sentence on the last call that failed on @ctx in
+ * the calling thread. Never NULL ("" if none failed, "no context" for NULL).
+ * The string stays valid until the next failing call on @ctx in this thread.
+ * Since: 0.1
+ */
+const char *damon_ctx_errmsg(const damon_ctx *ctx);
+
+/**
+ * damon_ctx_status() - the monitor's state: running, error that ended it
+ * (a target exited, ...), snapshots published, intervals in force.
+ * Return: 0 or -EINVAL, -ECHILD.
+ * Since: 0.1
+ */
+int damon_ctx_status(damon_ctx *ctx, struct damon_ctx_status *ret);
+
+/**
+ * damon_ctx_backend_status() - how @backend was judged for this context:
+ * at its last start (AUTO records every backend), or probed now if it has
+ * not started.
+ * @backend: DAMON_BACKEND_KERNEL .. DAMON_BACKEND_MAX.
+ * Return: 0 or -EINVAL, -ECHILD.
+ * Since: 0.1
+ */
+int damon_ctx_backend_status(damon_ctx *ctx, int backend, struct damon_backend_status *ret);
+
+/**
+ * damon_probe() - judge @backend for monitoring @pid (0 = the caller) with
+ * @ops, reading only: nothing is written anywhere, nothing is started.
+ * Return: 0 or -EINVAL (unknown ops/backend, NULL @ret, bad sz).
+ * Since: 0.1
+ */
+int damon_probe(uint32_t ops, pid_t pid, int backend, struct damon_backend_status *ret);
+
+/* ------------------------------------------------------------------------ */
+/* Manual drive                                                             */
+/* ------------------------------------------------------------------------ */
+
+/**
+ * damon_ctx_step() - with DAMON_CTX_MANUAL: do the work that is due
+ * (samples, aggregation, layout update) and say when more will be due.
+ * @ret_next_us: microseconds until the next work is due; may be NULL.
+ *
+ * Return: 0 or -EINVAL (NULL, or a context with its own thread), -EALREADY
+ * (not running: never started, stopped, or every target exited),
+ * -ECHILD.
+ * Since: 0.1
+ */
+int damon_ctx_step(damon_ctx *ctx, uint64_t *ret_next_us);
+
+/**
+ * damon_ctx_fd() - a file descriptor for poll/epoll. With the library thread
+ * it is readable after each new snapshot (read 8 bytes to reset it); with
+ * DAMON_CTX_MANUAL it is readable when damon_ctx_step() is due.
+ * Return: the fd (owned by the context) or -EINVAL, -ECHILD.
+ * Since: 0.1
+ */
+int damon_ctx_fd(const damon_ctx *ctx);
+
+/* ------------------------------------------------------------------------ */
+/* Results                                                                  */
+/* ------------------------------------------------------------------------ */
+
+/**
+ * damon_ctx_snapshot() - the newest snapshot, with one reference for the
+ * caller. Safe from any thread.
+ * Return: 0 or -EINVAL, -ECHILD, -EAGAIN (none published yet).
+ * Since: 0.1
+ */
+int damon_ctx_snapshot(damon_ctx *ctx, damon_snapshot **ret);
+
+/** damon_snapshot_ref() - one more reference. Return: @s. Any thread. Since: 0.1 */
+damon_snapshot *damon_snapshot_ref(damon_snapshot *s);
+
+/** damon_snapshot_unref() - drop one; NULL-safe. Return: NULL. Any thread. Since: 0.1 */
+damon_snapshot *damon_snapshot_unref(damon_snapshot *s);
+
+/** damon_snapshot_unrefp() - for __attribute__((cleanup)). Since: 0.1 */
+void damon_snapshot_unrefp(damon_snapshot **p);
+
+/**
+ * damon_snapshot_nr_regions() - regions of every target, target by target,
+ * each target's sorted by address. Return: the count (0 for NULL).
+ * Since: 0.1
+ */
+size_t damon_snapshot_nr_regions(const damon_snapshot *s);
+
+/**
+ * damon_snapshot_region() - copy region @idx.
+ * Return: 0 or -EINVAL (NULL, bad ret->sz), -ERANGE (@idx >= nr_regions).
+ * Since: 0.1
+ */
+int damon_snapshot_region(const damon_snapshot *s, size_t idx, struct damon_region *ret);
+
+/**
+ * damon_snapshot_info() - sequence number, time, intervals in force, backend.
+ * Return: 0 or -EINVAL.
+ * Since: 0.1
+ */
+int damon_snapshot_info(const damon_snapshot *s, struct damon_snapshot_info *ret);
+
+/**
+ * damon_ctx_hotness() - how hot [@addr, @addr + @len) of the context's first
+ * target is in the newest snapshot. Lock-free, never allocates,
+ * async-signal-safe, safe from any thread while the monitor publishes. The
+ * caller holds a reference to @ctx.
+ *
+ * Return: 0 or
+ *  -EINVAL  NULL, @len 0, @addr + @len overflows, bad ret->sz.
+ *  -EAGAIN  no snapshot yet, or a signal handler interrupted a publish on
+ *           this same thread (manual mode): ask again later.
+ *  -ENOENT  no monitored region overlaps the range.
+ *  -ECHILD  inherited through fork().
+ * Since: 0.1
+ */
+int damon_ctx_hotness(damon_ctx *ctx, uint64_t addr, uint64_t len, struct damon_hotness *ret);
+
+/**
+ * damon_target_hotness() - damon_ctx_hotness() for any target of a context.
+ * Return: as damon_ctx_hotness(); -ENOENT also when @t left the newest snapshot.
+ * Since: 0.1
+ */
+int damon_target_hotness(damon_target *t, uint64_t addr, uint64_t len, struct damon_hotness *ret);
+
+/* ------------------------------------------------------------------------ */
+/* Schemes                                                                  */
+/* ------------------------------------------------------------------------ */
+
+/**
+ * damos_opts_init() - fill @opts with the defaults of DAMOS_OPTS(): sz set,
+ * every field 0 except the unbounded maxima (max_sz, max_nr_accesses,
+ * max_age). For bindings and callers that cannot use the macro.
+ * Return: 0 or -EINVAL (NULL).
+ * Since: 0.1
+ */
+int damos_opts_init(struct damos_opts *opts);
+
+/**
+ * damon_ctx_add_scheme() - add an operation scheme. This version executes
+ * DAMOS_STAT on every user-space backend: regions matching the access
+ * pattern are counted in the scheme's stats at each aggregation.
+ * @ret: the borrowed scheme; may be NULL.
+ *
+ * Return: 0 or
+ *  -EINVAL      NULL; bad sz; unknown action; min > max in the pattern;
+ *               watermarks not high >= mid >= low.
+ *  -EOPNOTSUPP  an action this version does not execute yet (sentence
+ *               in errmsg).
+ *  -ECHILD, -ENOMEM.
+ * Since: 0.1
+ */
+int damon_ctx_add_scheme(damon_ctx *ctx, const struct damos_opts *opts, damos **ret);
+
+/**
+ * damos_get_stats() - the scheme's counters (kernel meaning).
+ * Return: 0 or -EINVAL.
+ * Since: 0.1
+ */
+int damos_get_stats(const damos *s, struct damos_stats *ret);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* DAMON_DAMON_H */

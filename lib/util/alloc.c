@@ -1,0 +1,51 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later OR BSD-2-Clause
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "alloc.h"
+
+void *dm_malloc(const struct dm_alloc *a, size_t size)
+{
+	if (a && a->malloc_fn)
+		return a->malloc_fn(size ? size : 1, a->userdata);
+	return malloc(size ? size : 1);
+}
+
+void *dm_calloc(const struct dm_alloc *a, size_t nmemb, size_t size)
+{
+	void *p;
+
+	if (size && nmemb > SIZE_MAX / size)
+		return NULL;
+	p = dm_malloc(a, nmemb * size);
+	if (p)
+		memset(p, 0, nmemb * size);
+	return p;
+}
+
+void *dm_realloc(const struct dm_alloc *a, void *ptr, size_t old_size, size_t new_size)
+{
+	void *p;
+
+	if (!a || !a->malloc_fn)
+		return realloc(ptr, new_size ? new_size : 1);
+	p = dm_malloc(a, new_size);
+	if (!p)
+		return NULL;
+	if (ptr) {
+		memcpy(p, ptr, old_size < new_size ? old_size : new_size);
+		dm_free(a, ptr);
+	}
+	return p;
+}
+
+void dm_free(const struct dm_alloc *a, void *ptr)
+{
+	if (!ptr)
+		return;
+	if (a && a->free_fn)
+		a->free_fn(ptr, a->userdata);
+	else
+		free(ptr);
+}

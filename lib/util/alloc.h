@@ -1,0 +1,24 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later OR BSD-2-Clause */
+/*
+ * The context's allocator: the caller's hooks (struct damon_ctx_opts) or
+ * malloc/free. Allocators embed libdamon, so every allocation goes through
+ * here and none happens on the hotness path.
+ */
+#ifndef DAMON_UTIL_ALLOC_H
+#define DAMON_UTIL_ALLOC_H
+
+#include <stddef.h>
+
+struct dm_alloc {
+	void *(*malloc_fn)(size_t size, void *userdata);
+	void (*free_fn)(void *ptr, void *userdata);
+	void *userdata;
+};
+
+void *dm_malloc(const struct dm_alloc *a, size_t size);
+void *dm_calloc(const struct dm_alloc *a, size_t nmemb, size_t size);
+/* realloc without a realloc hook: allocate, copy @old_size bytes, free. */
+void *dm_realloc(const struct dm_alloc *a, void *ptr, size_t old_size, size_t new_size);
+void dm_free(const struct dm_alloc *a, void *ptr);
+
+#endif
