@@ -1,0 +1,469 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later OR BSD-2-Clause
+#include <errno.h>
+#include <string.h>
+#include <time.h>
+
+#include "monitor.h"
+
+static uint64_t real_now_us(void *arg)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+static uint64_t real_cpu_ns(void *arg)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000 + (uint64_t)ts.tv_nsec;
+}
+
+const struct dm_clock dm_clock_real = { real_now_us, real_cpu_ns, NULL };
+
+static uint64_t now_us(const struct dm_monitor *m)
+{
+	return m->clock.now_us(m->clock.arg);
+}
+
+static uint64_t cpu_ns(const struct dm_monitor *m)
+{
+	return m->clock.cpu_ns ? m->clock.cpu_ns(m->clock.arg) : 0;
+}
+
+int dm_monitor_init(struct dm_monitor *m, const struct dm_mon_cfg *cfg, struct dm_err *err)
+{
+	memset(m, 0, sizeof(*m));
+	m->attrs = cfg->attrs;
+	m->sample_us = cfg->attrs.sample_us;
+	m->aggr_us = cfg->attrs.aggr_us;
+	m->backend = cfg->backend;
+	m->ops = cfg->ops;
+	m->clock = cfg->clock ? *cfg->clock : dm_clock_real;
+	m->alloc = cfg->alloc;
+	m->pub = cfg->pub;
+	m->hooks = cfg->hooks;
+	dm_rng_seed(&m->rng, cfg->seed);
+	return m->ops->open(&m->inst, &cfg->ops_cfg, err);
+}
+
+static uint64_t total_size(const struct dm_monitor *m)
+{
+	uint64_t sum = 0;
+
+	for (size_t i = 0; i < m->nr_targets; i++)
+		if (m->targets[i]->live)
+			sum += dm_regions_total_size(&m->targets[i]->regions);
+	return sum;
+}
+
+size_t dm_monitor_nr_regions(const struct dm_monitor *m)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < m->nr_targets; i++)
+		if (m->targets[i]->live)
+			n += m->targets[i]->regions.n;
+	return n;
+}
+
+/* Ask the ops set for the target's ranges now. */
+static int layout(struct dm_monitor *m, struct dm_mon_target *t, struct dm_range **ret,
+		  struct dm_err *err)
+{
+	size_t cap = t->ot.nr_fixed + 8;
+	struct dm_range *r = dm_calloc(m->alloc, cap, sizeof(*r));
+	int n;
+
+	if (!r)
+		return dm_err_set(err, -ENOMEM, "out of memory laying out a target");
+	n = m->ops->update(m->inst, &t->ot, r, cap, err);
+	if (n < 0) {
+		dm_free(m->alloc, r);
+		return n;
+	}
+	*ret = r;
+	return n;
+}
+
+/* Draw a new sample page in every region and arm it. */
+static void prepare_target(struct dm_monitor *m, struct dm_mon_target *t)
+{
+	struct dm_regions *rs = &t->regions;
+
+	for (size_t i = 0; i < rs->n; i++) {
+		struct dm_region *r = &rs->v[i];
+		uint64_t pages = dm_region_size(r) / DM_MIN_REGION;
+
+		r->sampling_addr = r->start + dm_rng_range(&m->rng, 0, pages) * DM_MIN_REGION;
+		r->accessed = 0;
+	}
+	m->ops->prepare(m->inst, &t->ot, rs->v, rs->n);
+}
+
+static void target_gone(struct dm_monitor *m, struct dm_mon_target *t, const struct dm_err *why)
+{
+	if (!t->live)
+		return;
+	m->ops->target_fini(m->inst, &t->ot);
+	t->live = false;
+	t->gone = true;
+	dm_regions_free(m->alloc, &t->regions);
+	if (m->hooks.target_gone)
+		m->hooks.target_gone(m, t, why, m->hooks.arg);
+}
+
+int dm_monitor_add_target(struct dm_monitor *m, struct dm_mon_target *t, struct dm_err *err)
+{
+	struct dm_range *ranges = NULL;
+	uint64_t sz = 0;
+	int n, ret;
+
+	if (m->nr_targets == m->cap_targets) {
+		size_t cap = m->cap_targets ? m->cap_targets * 2 : 4;
+		struct dm_mon_target **v = dm_realloc(m->alloc, m->targets,
+						      m->cap_targets * sizeof(*v), cap * sizeof(*v));
+
+		if (!v)
+			return dm_err_set(err, -ENOMEM, "out of memory adding a target");
+		m->targets = v;
+		m->cap_targets = cap;
+	}
+	ret = m->ops->target_init(m->inst, &t->ot, err);
+	if (ret)
+		return ret;
+	n = layout(m, t, &ranges, err);
+	if (n < 0) {
+		m->ops->target_fini(m->inst, &t->ot);
+		return n;
+	}
+	for (int i = 0; i < n; i++)
+		sz += ranges[i].end - ranges[i].start;
+	/* The kernel's initial split: pieces of total / min_nr_regions. */
+	ret = dm_regions_init(m->alloc, &t->regions, ranges, (size_t)n,
+			      sz / m->attrs.min_nr_regions);
+	dm_free(m->alloc, ranges);
+	if (ret) {
+		m->ops->target_fini(m->inst, &t->ot);
+		return dm_err_set(err, ret, "out of memory building the initial regions");
+	}
+	t->live = true;
+	t->gone = false;
+	m->targets[m->nr_targets++] = t;
+	if (m->running)
+		prepare_target(m, t);
+	return 0;
+}
+
+int dm_monitor_start(struct dm_monitor *m, struct dm_err *err)
+{
+	uint64_t now = now_us(m);
+	bool any = false;
+
+	for (size_t i = 0; i < m->nr_targets; i++)
+		any |= m->targets[i]->live;
+	if (!any)
+		return dm_err_set(err, -EINVAL, "no target to monitor");
+	dm_budget_init(&m->budget, m->attrs.cpu_budget_permille,
+		       m->ops->app_cost_ns ? m->ops->app_cost_ns(m->inst) : 0, now, cpu_ns(m));
+	for (size_t i = 0; i < m->nr_targets; i++)
+		if (m->targets[i]->live)
+			prepare_target(m, m->targets[i]);
+	m->next_sample_us = now + m->sample_us;
+	m->next_aggr_us = now + m->aggr_us;
+	m->next_update_us = now + m->attrs.update_us;
+	for (size_t i = 0; i < m->nr_schemes; i++)
+		m->schemes[i]->next_apply_us = 0;
+	m->samples_in_aggr = 0;
+	m->running = true;
+	return 0;
+}
+
+void dm_monitor_set_attrs(struct dm_monitor *m, const struct dm_mon_attrs *attrs)
+{
+	double stretch = m->budget.stretch >= 1.0 ? m->budget.stretch : 1.0;
+	uint64_t now = now_us(m);
+
+	m->attrs = *attrs;
+	m->budget.permille = attrs->cpu_budget_permille;
+	m->sample_us = (uint64_t)((double)attrs->sample_us * stretch);
+	m->aggr_us = (uint64_t)((double)attrs->aggr_us * stretch);
+	if (m->next_sample_us > now + m->sample_us)
+		m->next_sample_us = now + m->sample_us;
+	if (m->next_aggr_us > now + m->aggr_us)
+		m->next_aggr_us = now + m->aggr_us;
+	if (m->next_update_us > now + attrs->update_us)
+		m->next_update_us = now + attrs->update_us;
+}
+
+static void publish(struct dm_monitor *m, uint64_t now)
+{
+	size_t nr = dm_monitor_nr_regions(m), k = 0;
+	uint32_t nr_t = 0, ti = 0, samples = m->samples_in_aggr ? m->samples_in_aggr : 1;
+	uint32_t max_acc = (uint32_t)(m->aggr_us / (m->sample_us ? m->sample_us : 1));
+	struct damon_snapshot *s;
+
+	for (size_t i = 0; i < m->nr_targets; i++)
+		nr_t += m->targets[i]->live;
+	s = dm_snapshot_new(m->alloc, nr_t, nr);
+	if (!s) {
+		dm_err_set(&m->err, -ENOMEM, "out of memory building a snapshot; one was skipped");
+		return;
+	}
+	s->info.seq = ++m->seq;
+	s->info.time_ns = now * 1000;
+	s->info.sample_us = m->sample_us;
+	s->info.aggr_us = m->aggr_us;
+	s->info.backend = m->backend;
+	s->info.sees = m->ops->sees;
+	s->info.max_nr_accesses = max_acc;
+	s->info.nr_samples = samples;
+	for (size_t i = 0; i < m->nr_targets; i++) {
+		const struct dm_mon_target *t = m->targets[i];
+
+		if (!t->live)
+			continue;
+		s->targets[ti].id = t->id;
+		s->targets[ti].first = (uint32_t)k;
+		s->targets[ti].nr = (uint32_t)t->regions.n;
+		for (size_t j = 0; j < t->regions.n; j++, k++) {
+			const struct dm_region *r = &t->regions.v[j];
+			struct dm_snap_region *o = &s->regions[k];
+			uint64_t bp = (uint64_t)r->nr_accesses * 10000 / samples;
+
+			o->start = r->start;
+			o->end = r->end;
+			/* Late steps (manual mode) mean fewer samples than
+			 * aggr/sample: the rate is over the samples taken. */
+			o->nr_accesses = r->nr_accesses > max_acc ? max_acc : r->nr_accesses;
+			o->age = r->age;
+			o->access_rate_bp = bp > 10000 ? 10000 : (uint32_t)bp;
+			o->target_idx = ti;
+		}
+		ti++;
+	}
+	if (dm_publisher_publish(m->pub, s))
+		dm_err_set(&m->err, -ENOMEM, "out of memory publishing hotness; answers are stale");
+	if (m->hooks.published)
+		m->hooks.published(m, m->hooks.arg);
+}
+
+/* Merge until within max_nr_regions, as kdamond_merge_regions() does. */
+static void merge(struct dm_monitor *m)
+{
+	uint32_t max_acc = 0, max_thres = m->samples_in_aggr ? m->samples_in_aggr : 1;
+	uint64_t sz_limit = total_size(m) / m->attrs.min_nr_regions;
+	uint32_t thres;
+	size_t nr;
+
+	if (sz_limit < DM_MIN_REGION)
+		sz_limit = DM_MIN_REGION;
+	for (size_t i = 0; i < m->nr_targets; i++) {
+		uint32_t x;
+
+		if (!m->targets[i]->live)
+			continue;
+		x = dm_regions_max_nr_accesses(&m->targets[i]->regions);
+		if (x > max_acc)
+			max_acc = x;
+	}
+	thres = max_acc / 10;
+	/* Age once per aggregation interval, with the first threshold. (The
+	 * kernel ages in every merge pass; when a second pass runs, its ages
+	 * grow twice in one interval. We keep "one interval, one year".) */
+	for (size_t i = 0; i < m->nr_targets; i++)
+		if (m->targets[i]->live)
+			dm_regions_update_age(&m->targets[i]->regions, thres);
+	do {
+		nr = 0;
+		for (size_t i = 0; i < m->nr_targets; i++)
+			if (m->targets[i]->live)
+				nr += dm_regions_merge(&m->targets[i]->regions, thres, sz_limit);
+		thres = thres ? thres * 2 : 1;
+	} while (nr > m->attrs.max_nr_regions && thres / 2 < max_thres);
+
+	/* Still too many (e.g. max_nr_regions < 2 * min_nr_regions): give up
+	 * the size limit, merging the smallest neighbours of the biggest list. */
+	while (nr > m->attrs.max_nr_regions) {
+		struct dm_mon_target *big = NULL;
+		size_t before;
+
+		for (size_t i = 0; i < m->nr_targets; i++)
+			if (m->targets[i]->live &&
+			    (!big || m->targets[i]->regions.n > big->regions.n))
+				big = m->targets[i];
+		if (!big || big->regions.n < 2)
+			break;
+		before = big->regions.n;
+		if (dm_regions_merge_to(&big->regions, before - 1) == before)
+			break; /* nothing adjacent left to merge */
+		nr--;
+	}
+}
+
+static void split(struct dm_monitor *m)
+{
+	size_t nr = dm_monitor_nr_regions(m);
+	unsigned int pieces = 2;
+
+	if (nr > m->attrs.max_nr_regions / 2)
+		return;
+	/* Maybe the middle of a region differs: try three pieces when the
+	 * count did not move since last time. */
+	if (m->last_nr_regions == nr && nr < m->attrs.max_nr_regions / 3)
+		pieces = 3;
+	for (size_t i = 0; i < m->nr_targets; i++) {
+		if (!m->targets[i]->live)
+			continue;
+		if (dm_regions_split(m->alloc, &m->targets[i]->regions, pieces, &m->rng))
+			dm_err_set(&m->err, -ENOMEM, "out of memory splitting regions");
+	}
+	m->last_nr_regions = nr;
+}
+
+static void aggregate(struct dm_monitor *m, uint64_t now)
+{
+	double stretch;
+
+	merge(m);
+	publish(m, now);
+	for (size_t s = 0; s < m->nr_schemes; s++) {
+		struct dm_scheme *sc = m->schemes[s];
+
+		if (!dm_scheme_due(sc, now, m->aggr_us))
+			continue;
+		for (size_t i = 0; i < m->nr_targets; i++)
+			if (m->targets[i]->live)
+				dm_scheme_apply(sc, m->targets[i]->regions.v,
+						m->targets[i]->regions.n);
+		dm_scheme_count_round(sc);
+	}
+	for (size_t i = 0; i < m->nr_targets; i++)
+		if (m->targets[i]->live)
+			dm_regions_reset_aggregated(&m->targets[i]->regions);
+	split(m);
+	m->samples_in_aggr = 0;
+
+	stretch = dm_budget_update(&m->budget, now, cpu_ns(m));
+	m->sample_us = (uint64_t)((double)m->attrs.sample_us * stretch);
+	m->aggr_us = (uint64_t)((double)m->attrs.aggr_us * stretch);
+	m->next_aggr_us = now + m->aggr_us;
+}
+
+static void update_layouts(struct dm_monitor *m)
+{
+	for (size_t i = 0; i < m->nr_targets; i++) {
+		struct dm_mon_target *t = m->targets[i];
+		struct dm_range *ranges = NULL;
+		struct dm_err why = { 0 };
+		int n;
+
+		if (!t->live)
+			continue;
+		n = layout(m, t, &ranges, &why);
+		if (n == -ESRCH) {
+			target_gone(m, t, &why);
+			continue;
+		}
+		if (n < 0) {
+			/* Keep the old layout; say so once per failure. */
+			m->err = why;
+			continue;
+		}
+		if (dm_regions_set_ranges(m->alloc, &t->regions, ranges, (size_t)n))
+			dm_err_set(&m->err, -ENOMEM, "out of memory updating a target's layout");
+		dm_free(m->alloc, ranges);
+	}
+}
+
+static bool any_live(const struct dm_monitor *m)
+{
+	for (size_t i = 0; i < m->nr_targets; i++)
+		if (m->targets[i]->live)
+			return true;
+	return false;
+}
+
+int dm_monitor_step(struct dm_monitor *m, uint64_t *ret_next_us)
+{
+	uint64_t now = now_us(m);
+	uint64_t caught = 0;
+
+	if (!m->running)
+		return -EALREADY;
+	if (now < m->next_sample_us) {
+		if (ret_next_us)
+			*ret_next_us = m->next_sample_us - now;
+		return 0;
+	}
+
+	for (size_t i = 0; i < m->nr_targets; i++) {
+		struct dm_mon_target *t = m->targets[i];
+		int n;
+
+		if (!t->live)
+			continue;
+		n = m->ops->check(m->inst, &t->ot, t->regions.v, t->regions.n);
+		if (n == -ESRCH) {
+			struct dm_err why;
+
+			dm_err_set(&why, -ESRCH, "target process %d exited", (int)t->ot.pid);
+			target_gone(m, t, &why);
+			continue;
+		}
+		if (n < 0)
+			continue; /* nothing seen this time; the primitive said why */
+		for (size_t j = 0; j < t->regions.n; j++)
+			t->regions.v[j].nr_accesses += t->regions.v[j].accessed;
+		caught += (uint64_t)n;
+	}
+	m->samples_in_aggr++;
+	dm_budget_caught(&m->budget, caught);
+
+	if (now >= m->next_aggr_us)
+		aggregate(m, now);
+	if (now >= m->next_update_us) {
+		update_layouts(m);
+		m->next_update_us = now + m->attrs.update_us;
+	}
+	if (!any_live(m)) {
+		m->running = false;
+		if (!m->err.code)
+			dm_err_set(&m->err, -ESRCH, "every target exited");
+		else if (m->err.code != -ESRCH)
+			m->err.code = -ESRCH;
+		return -ESRCH;
+	}
+	for (size_t i = 0; i < m->nr_targets; i++)
+		if (m->targets[i]->live)
+			prepare_target(m, m->targets[i]);
+
+	/* Measured from the end of this step, as the kernel sleeps after its
+	 * work: a slow step does not make the next one due at once. */
+	now = now_us(m);
+	m->next_sample_us = now + m->sample_us;
+	if (ret_next_us)
+		*ret_next_us = m->sample_us;
+	return 0;
+}
+
+void dm_monitor_fini(struct dm_monitor *m)
+{
+	for (size_t i = 0; i < m->nr_targets; i++) {
+		struct dm_mon_target *t = m->targets[i];
+
+		if (t->live)
+			m->ops->target_fini(m->inst, &t->ot);
+		t->live = false;
+		dm_regions_free(m->alloc, &t->regions);
+	}
+	dm_free(m->alloc, m->targets);
+	m->targets = NULL;
+	m->nr_targets = m->cap_targets = 0;
+	if (m->inst)
+		m->ops->close(m->inst);
+	m->inst = NULL;
+	m->running = false;
+}

@@ -1,0 +1,121 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later OR BSD-2-Clause */
+/*
+ * The DAMON monitor in user space: what kdamond does in the kernel.
+ * Each sampling interval it checks every region's sample page and draws a
+ * new one; each aggregation interval it ages, merges, publishes a snapshot,
+ * applies schemes, resets the counters and splits; each update interval it
+ * refreshes the layout. Time, CPU clock, randomness and the access
+ * primitive are injected: the same code runs on a real process and under a
+ * simulated access model in tests.
+ */
+#ifndef DAMON_CORE_MONITOR_H
+#define DAMON_CORE_MONITOR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../ops/ops.h"
+#include "../util/alloc.h"
+#include "../util/err.h"
+#include "budget.h"
+#include "regions.h"
+#include "rng.h"
+#include "schemes.h"
+#include "snapshot.h"
+
+struct dm_clock {
+	uint64_t (*now_us)(void *arg);  /* monotonic */
+	uint64_t (*cpu_ns)(void *arg);  /* CPU the monitoring thread has used */
+	void *arg;
+};
+
+/* CLOCK_MONOTONIC and CLOCK_THREAD_CPUTIME_ID. */
+extern const struct dm_clock dm_clock_real;
+
+struct dm_mon_attrs {
+	uint64_t sample_us, aggr_us, update_us;
+	uint32_t min_nr_regions, max_nr_regions;
+	uint32_t cpu_budget_permille; /* 0: no budget */
+};
+
+/* One target, embedded in the API's damon_target. */
+struct dm_mon_target {
+	uint32_t id;            /* stable within the context */
+	struct dm_ops_target ot;
+	struct dm_regions regions;
+	bool live;              /* ops target_init done and not gone */
+	bool gone;              /* the process exited */
+};
+
+struct dm_monitor;
+
+struct dm_mon_hooks {
+	/* After a snapshot was published. */
+	void (*published)(struct dm_monitor *m, void *arg);
+	/* A target went away; @why says how. */
+	void (*target_gone)(struct dm_monitor *m, struct dm_mon_target *t, const struct dm_err *why,
+			    void *arg);
+	void *arg;
+};
+
+struct dm_monitor {
+	struct dm_mon_attrs attrs;     /* as configured */
+	uint64_t sample_us, aggr_us;   /* in force (budget stretching) */
+	uint32_t backend;              /* enum damon_backend, for snapshot info */
+	const struct dm_ops *ops;
+	struct dm_ops_inst *inst;
+	struct dm_mon_target **targets;
+	size_t nr_targets, cap_targets;
+	struct dm_scheme **schemes;
+	size_t nr_schemes;
+	struct dm_clock clock;
+	struct dm_rng rng;
+	const struct dm_alloc *alloc;
+	struct dm_publisher *pub;
+	struct dm_mon_hooks hooks;
+	struct dm_budget budget;
+	uint64_t next_sample_us, next_aggr_us, next_update_us;
+	uint32_t samples_in_aggr;     /* samples taken in this aggregation interval */
+	size_t last_nr_regions;        /* at the previous split */
+	uint64_t seq;                  /* snapshots published */
+	bool running;
+	struct dm_err err;             /* what stopped or troubled the monitor */
+};
+
+struct dm_mon_cfg {
+	struct dm_mon_attrs attrs;
+	uint32_t backend;
+	const struct dm_ops *ops;
+	struct dm_ops_cfg ops_cfg;
+	const struct dm_clock *clock;  /* NULL: dm_clock_real */
+	const struct dm_alloc *alloc;
+	struct dm_publisher *pub;
+	struct dm_mon_hooks hooks;
+	uint64_t seed;
+};
+
+/* Open the ops instance. Nothing is monitored yet. */
+int dm_monitor_init(struct dm_monitor *m, const struct dm_mon_cfg *cfg, struct dm_err *err);
+
+/* Add a target (before start, or while running: it is laid out, split into
+ * initial regions and armed at once). */
+int dm_monitor_add_target(struct dm_monitor *m, struct dm_mon_target *t, struct dm_err *err);
+
+/* Arm everything and set the clocks. At least one target must be live. */
+int dm_monitor_start(struct dm_monitor *m, struct dm_err *err);
+
+/* Do what is due at the current time. @ret_next_us: time until more is due.
+ * Return: 0, or -ESRCH when the last target went away (the monitor has
+ * stopped itself; m->err says why), or -EALREADY when not running. */
+int dm_monitor_step(struct dm_monitor *m, uint64_t *ret_next_us);
+
+/* New attributes for a running monitor (damon_ctx_commit()). */
+void dm_monitor_set_attrs(struct dm_monitor *m, const struct dm_mon_attrs *attrs);
+
+/* Disarm every target and close the ops instance. Idempotent. */
+void dm_monitor_fini(struct dm_monitor *m);
+
+size_t dm_monitor_nr_regions(const struct dm_monitor *m);
+
+#endif

@@ -1,0 +1,302 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later OR BSD-2-Clause
+#include <errno.h>
+#include <string.h>
+
+#include "regions.h"
+
+#define ALIGN_DOWN(x) ((x) & ~(DM_MIN_REGION - 1))
+#define ALIGN_UP(x) (((x) + DM_MIN_REGION - 1) & ~(DM_MIN_REGION - 1))
+
+void dm_regions_free(const struct dm_alloc *a, struct dm_regions *rs)
+{
+	dm_free(a, rs->v);
+	rs->v = NULL;
+	rs->n = rs->cap = 0;
+}
+
+int dm_regions_reserve(const struct dm_alloc *a, struct dm_regions *rs, size_t cap)
+{
+	struct dm_region *v;
+
+	if (cap <= rs->cap)
+		return 0;
+	if (cap < 16)
+		cap = 16;
+	if (cap < rs->cap * 2)
+		cap = rs->cap * 2;
+	if (cap > SIZE_MAX / sizeof(*v))
+		return -ENOMEM;
+	v = dm_realloc(a, rs->v, rs->cap * sizeof(*v), cap * sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	rs->v = v;
+	rs->cap = cap;
+	return 0;
+}
+
+uint64_t dm_regions_total_size(const struct dm_regions *rs)
+{
+	uint64_t sum = 0;
+
+	for (size_t i = 0; i < rs->n; i++)
+		sum += dm_region_size(&rs->v[i]);
+	return sum;
+}
+
+static struct dm_region new_region(uint64_t start, uint64_t end)
+{
+	struct dm_region r;
+
+	memset(&r, 0, sizeof(r));
+	r.start = start;
+	r.end = end;
+	r.sampling_addr = start;
+	return r;
+}
+
+int dm_regions_init(const struct dm_alloc *a, struct dm_regions *rs, const struct dm_range *ranges,
+		    size_t nr, uint64_t sz_piece)
+{
+	size_t want = 0;
+	int err;
+
+	sz_piece = ALIGN_DOWN(sz_piece);
+	if (sz_piece < DM_MIN_REGION)
+		sz_piece = DM_MIN_REGION;
+	for (size_t i = 0; i < nr; i++) {
+		uint64_t sz = ALIGN_UP(ranges[i].end) - ALIGN_DOWN(ranges[i].start);
+
+		want += sz / sz_piece + 1;
+	}
+	rs->n = 0;
+	err = dm_regions_reserve(a, rs, want);
+	if (err)
+		return err;
+	for (size_t i = 0; i < nr; i++) {
+		uint64_t start = ALIGN_DOWN(ranges[i].start), end = ALIGN_UP(ranges[i].end);
+		uint64_t pieces, piece;
+
+		if (end <= start)
+			continue;
+		pieces = (end - start) / sz_piece;
+		if (!pieces)
+			pieces = 1;
+		/* Even pieces on page boundaries; the last one takes the rest. */
+		piece = ALIGN_DOWN((end - start) / pieces);
+		if (!piece)
+			piece = DM_MIN_REGION;
+		for (uint64_t p = 0; p < pieces && start < end; p++) {
+			uint64_t e = p + 1 == pieces ? end : start + piece;
+
+			if (e > end)
+				e = end;
+			rs->v[rs->n++] = new_region(start, e);
+			start = e;
+		}
+	}
+	return 0;
+}
+
+int dm_regions_set_ranges(const struct dm_alloc *a, struct dm_regions *rs,
+			  const struct dm_range *ranges, size_t nr)
+{
+	struct dm_regions out = { 0 };
+	size_t j = 0;
+	int err;
+
+	err = dm_regions_reserve(a, &out, rs->n + nr + 1);
+	if (err)
+		return err;
+	for (size_t i = 0; i < nr; i++) {
+		uint64_t start = ALIGN_DOWN(ranges[i].start), end = ALIGN_UP(ranges[i].end);
+		size_t first = out.n;
+
+		if (end <= start)
+			continue;
+		/* Regions wholly before this range belong to no range: dropped. */
+		while (j < rs->n && rs->v[j].end <= start)
+			j++;
+		for (size_t k = j; k < rs->n && rs->v[k].start < end; k++) {
+			struct dm_region r = rs->v[k];
+
+			if (r.start < start)
+				r.start = start;
+			if (r.end > end)
+				r.end = end;
+			if (out.n > first && out.v[out.n - 1].end < r.start)
+				out.v[out.n - 1].end = r.start; /* fill the hole */
+			err = dm_regions_reserve(a, &out, out.n + 1);
+			if (err)
+				goto fail;
+			out.v[out.n++] = r;
+		}
+		err = dm_regions_reserve(a, &out, out.n + 1);
+		if (err)
+			goto fail;
+		if (out.n == first) {
+			out.v[out.n++] = new_region(start, end);
+		} else {
+			out.v[first].start = start;
+			out.v[out.n - 1].end = end;
+		}
+	}
+	dm_regions_free(a, rs);
+	*rs = out;
+	return 0;
+fail:
+	dm_regions_free(a, &out);
+	return err;
+}
+
+static uint32_t absdiff(uint32_t x, uint32_t y)
+{
+	return x > y ? x - y : y - x;
+}
+
+void dm_regions_update_age(struct dm_regions *rs, uint32_t thres)
+{
+	for (size_t i = 0; i < rs->n; i++) {
+		struct dm_region *r = &rs->v[i];
+
+		if (absdiff(r->nr_accesses, r->last_nr_accesses) > thres ||
+		    (r->nr_accesses == 0) != (r->last_nr_accesses == 0))
+			r->age = 0;
+		else if (r->age < UINT32_MAX)
+			r->age++;
+	}
+}
+
+/* Fold @r into @l (adjacent, l before r): size-weighted counters. */
+static void merge_two(struct dm_region *l, const struct dm_region *r)
+{
+	uint64_t sl = dm_region_size(l), sr = dm_region_size(r), s = sl + sr;
+
+	l->nr_accesses = (uint32_t)(((uint64_t)l->nr_accesses * sl + (uint64_t)r->nr_accesses * sr) / s);
+	l->last_nr_accesses = (uint32_t)(((uint64_t)l->last_nr_accesses * sl +
+					  (uint64_t)r->last_nr_accesses * sr) / s);
+	l->age = (uint32_t)(((uint64_t)l->age * sl + (uint64_t)r->age * sr) / s);
+	l->end = r->end;
+}
+
+size_t dm_regions_merge(struct dm_regions *rs, uint32_t thres, uint64_t sz_limit)
+{
+	size_t w = 0;
+
+	for (size_t i = 0; i < rs->n; i++) {
+		struct dm_region *r = &rs->v[i];
+
+		if (w > 0) {
+			struct dm_region *prev = &rs->v[w - 1];
+
+			if (prev->end == r->start &&
+			    absdiff(prev->nr_accesses, r->nr_accesses) <= thres &&
+			    dm_region_size(prev) + dm_region_size(r) <= sz_limit) {
+				merge_two(prev, r);
+				continue;
+			}
+		}
+		rs->v[w++] = *r;
+	}
+	rs->n = w;
+	return w;
+}
+
+size_t dm_regions_merge_to(struct dm_regions *rs, size_t max)
+{
+	while (rs->n > max) {
+		size_t best = SIZE_MAX;
+		uint64_t best_sz = UINT64_MAX;
+
+		for (size_t i = 0; i + 1 < rs->n; i++) {
+			uint64_t sz = dm_region_size(&rs->v[i]) + dm_region_size(&rs->v[i + 1]);
+
+			if (rs->v[i].end == rs->v[i + 1].start && sz < best_sz) {
+				best_sz = sz;
+				best = i;
+			}
+		}
+		if (best == SIZE_MAX)
+			break; /* nothing adjacent left */
+		merge_two(&rs->v[best], &rs->v[best + 1]);
+		memmove(&rs->v[best + 1], &rs->v[best + 2],
+			(rs->n - best - 2) * sizeof(rs->v[0]));
+		rs->n--;
+	}
+	return rs->n;
+}
+
+int dm_regions_split(const struct dm_alloc *a, struct dm_regions *rs, unsigned int nr_pieces,
+		     struct dm_rng *rng)
+{
+	struct dm_regions out = { 0 };
+	int err;
+
+	if (nr_pieces < 2)
+		return 0;
+	err = dm_regions_reserve(a, &out, rs->n * nr_pieces);
+	if (err)
+		return err;
+	for (size_t i = 0; i < rs->n; i++) {
+		struct dm_region left = rs->v[i];
+		struct dm_region tail[2];
+		unsigned int nr_tail = 0;
+		uint64_t sz = dm_region_size(&left);
+
+		/*
+		 * As the kernel does: cut at a random tenth of the region,
+		 * keep cutting the left piece; the pieces cut off keep the
+		 * counters and age of the whole.
+		 */
+		for (unsigned int p = 0; p + 1 < nr_pieces && sz > 2 * DM_MIN_REGION; p++) {
+			uint64_t sub = ALIGN_DOWN(dm_rng_range(rng, 1, 10) * sz / 10);
+
+			if (!sub || sub >= sz)
+				continue;
+			tail[nr_tail] = left;
+			tail[nr_tail].start = left.start + sub;
+			tail[nr_tail].sampling_addr = tail[nr_tail].start;
+			nr_tail++;
+			left.end = left.start + sub;
+			if (left.sampling_addr >= left.end)
+				left.sampling_addr = left.start;
+			sz = sub;
+		}
+		out.v[out.n++] = left;
+		while (nr_tail)
+			out.v[out.n++] = tail[--nr_tail];
+	}
+	dm_regions_free(a, rs);
+	*rs = out;
+	return 0;
+}
+
+void dm_regions_reset_aggregated(struct dm_regions *rs)
+{
+	for (size_t i = 0; i < rs->n; i++) {
+		rs->v[i].last_nr_accesses = rs->v[i].nr_accesses;
+		rs->v[i].nr_accesses = 0;
+	}
+}
+
+uint32_t dm_regions_max_nr_accesses(const struct dm_regions *rs)
+{
+	uint32_t max = 0;
+
+	for (size_t i = 0; i < rs->n; i++)
+		if (rs->v[i].nr_accesses > max)
+			max = rs->v[i].nr_accesses;
+	return max;
+}
+
+int dm_regions_validate(const struct dm_regions *rs)
+{
+	for (size_t i = 0; i < rs->n; i++) {
+		const struct dm_region *r = &rs->v[i];
+
+		if (r->start >= r->end || r->start % DM_MIN_REGION || r->end % DM_MIN_REGION)
+			return -EINVAL;
+		if (i && rs->v[i - 1].end > r->start)
+			return -EINVAL;
+	}
+	return 0;
+}
