@@ -1,0 +1,112 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later OR BSD-2-Clause */
+/*
+ * The objects behind the public handles. Only lib/api and white-box tests
+ * include this.
+ */
+#ifndef DAMON_API_INTERNAL_H
+#define DAMON_API_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+
+#include <damon/damon.h>
+
+#include "../core/monitor.h"
+#include "../core/schemes.h"
+#include "../core/snapshot.h"
+#include "../runner/runner.h"
+#include "../util/alloc.h"
+#include "../util/err.h"
+
+/* Exported symbols carry this; everything else stays hidden. */
+#define _public_ __attribute__((visibility("default")))
+
+struct damon_target {
+	struct damon_ctx *ctx;
+	struct dm_mon_target mt;   /* mt.id, mt.ot.pid */
+	struct dm_range *fixed;
+	size_t nr_fixed, cap_fixed;
+	bool in_monitor;           /* handed to the running monitor */
+};
+
+struct damos {
+	struct damon_ctx *ctx;
+	struct dm_scheme sc;
+};
+
+#define DM_ERRSLOTS 8
+
+/* The sentence of the last failed call, per calling thread. */
+struct dm_errslot {
+	pid_t tid;
+	char msg[DM_ERRMSG_MAX];
+};
+
+struct damon_ctx {
+	atomic_uint refcnt;
+	/* A page that reads 0 in a child after fork() (MADV_WIPEONFORK): fork
+	 * detection without a syscall on the hotness path. */
+	volatile uint64_t *canary;
+	pid_t owner_pid;           /* fallback when MADV_WIPEONFORK is missing */
+
+	struct dm_alloc alloc;
+	uint32_t ops, backend_req, flags;
+	struct damon_attrs attrs;
+	uint32_t cpu_budget_permille;
+	char *sysfs_root, *proc_root;
+	damon_log_fn log_fn;
+	void *log_userdata;
+	uint64_t seed;
+
+	struct damon_target **targets;
+	size_t nr_targets, cap_targets;
+	uint32_t next_target_id;
+	atomic_uint first_target_id; /* UINT32_MAX until the first target */
+	struct damos **schemes;
+	size_t nr_schemes, cap_schemes;
+
+	int backend;               /* in use (AUTO before the first start) */
+	bool judged;               /* status[] filled by a start */
+	struct damon_backend_status status[DAMON_BACKEND_MAX + 1];
+
+	/* White-box tests run the context on the simulated primitive. */
+	const struct dm_ops *ops_override;
+	void *ops_model;
+	const struct dm_clock *clock_override;
+
+	struct dm_publisher pub;
+	struct dm_monitor mon;
+	bool mon_open;             /* mon initialized, not yet finalized */
+	bool running;              /* started and not stopped by the caller */
+	struct dm_runner runner;
+	struct dm_scheme **mon_schemes; /* the monitor's copy of the scheme list */
+	atomic_ulong nr_snapshots;
+	struct dm_err monitor_err; /* protected by runner.lock */
+
+	pthread_mutex_t errlock;
+	struct dm_errslot errslots[DM_ERRSLOTS];
+	unsigned int errnext;
+};
+
+/* Has this context been inherited through fork()? */
+bool dm_ctx_forked(const damon_ctx *ctx);
+
+/* Record the calling thread's sentence and return @code. */
+int dm_ctx_fail(const damon_ctx *ctx, int code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+int dm_ctx_fail_err(const damon_ctx *ctx, const struct dm_err *err);
+
+/* Copy @src_sz bytes of an output struct into the caller's, which says its
+ * own size in its first field. -EINVAL when it is smaller than @min_sz. */
+int dm_copy_out(void *dst, const void *src, size_t src_sz, size_t min_sz);
+
+/* Is an options struct of @user_sz bytes acceptable for one we know as
+ * @known_sz bytes (unknown tail bytes must be zero)? */
+bool dm_opts_ok(const void *opts, size_t user_sz, size_t known_sz);
+
+/* White-box hooks (tests): run the context on @ops with @model and @clock. */
+void dm_ctx_set_ops_override(damon_ctx *ctx, const struct dm_ops *ops, void *model,
+			     const struct dm_clock *clock);
+
+#endif

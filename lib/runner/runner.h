@@ -1,0 +1,50 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later OR BSD-2-Clause */
+/*
+ * How a context's work gets run: on one library thread (named, every signal
+ * blocked, sleeping on a condition variable between steps), or by the caller
+ * through damon_ctx_step() (DAMON_CTX_MANUAL). Either way the monitor steps
+ * under `lock`, which API calls that touch the monitor (commit, stop) take
+ * too: a commit waits for at most one step.
+ */
+#ifndef DAMON_RUNNER_RUNNER_H
+#define DAMON_RUNNER_RUNNER_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+/* Do due work; set *next_us; < 0 ends the thread. Called with lock held. */
+typedef int (*dm_step_fn)(void *arg, uint64_t *next_us);
+
+struct dm_runner {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;  /* CLOCK_MONOTONIC */
+	pthread_t thread;
+	bool has_thread;
+	bool stop_req;
+	bool manual;
+	int fd;               /* eventfd (thread), timerfd (manual) */
+	dm_step_fn step;
+	void *arg;
+	int end_code;         /* what ended the thread by itself, or 0 */
+};
+
+int dm_runner_init(struct dm_runner *r, bool manual);
+/* Close the fd and free what init made. @forked: in a child after fork():
+ * no thread exists here and the locks may be in any state; only close. */
+void dm_runner_fini(struct dm_runner *r, bool forked);
+
+/* Start the library thread (not in manual mode). */
+int dm_runner_start(struct dm_runner *r, dm_step_fn step, void *arg);
+/* Ask the thread to stop and join it. Call without holding lock. */
+void dm_runner_stop(struct dm_runner *r);
+/* Wake the thread so that it re-reads what is due (after a commit). Call
+ * with lock held. */
+void dm_runner_kick(struct dm_runner *r);
+
+/* Thread mode: make the fd readable (a new snapshot). */
+void dm_runner_notify(struct dm_runner *r);
+/* Manual mode: make the fd readable in @next_us microseconds. */
+void dm_runner_arm(struct dm_runner *r, uint64_t next_us);
+
+#endif
