@@ -1,0 +1,556 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later OR BSD-2-Clause
+/*
+ * The DAMON algorithm in lib/core, driven deterministically: simulated
+ * accesses, a fake clock, a fixed seed. Region-list rules first, then the
+ * whole monitor over many aggregations.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <CUnit/Basic.h>
+
+#include "core/monitor.h"
+#include "core/regions.h"
+#include "ops/sim.h"
+
+#define MiB (1024ULL * 1024)
+#define GiB (1024 * MiB)
+#define BASE 0x7f0000000000ULL
+
+#define EXPECT_EQ(got, want)                                                                \
+	do {                                                                                \
+		unsigned long long g_ = (unsigned long long)(got), w_ = (unsigned long long)(want); \
+		if (g_ != w_)                                                               \
+			fprintf(stderr, "\n  %s:%d: %s: expected %llu, got %llu\n", __FILE__,     \
+				__LINE__, #got, w_, g_);                                            \
+		CU_ASSERT_EQUAL(g_, w_);                                                    \
+	} while (0)
+
+#define EXPECT(cond, ...)                                                                   \
+	do {                                                                                \
+		if (!(cond)) {                                                              \
+			fprintf(stderr, "\n  %s:%d: expected %s: ", __FILE__, __LINE__, #cond); \
+			fprintf(stderr, __VA_ARGS__);                                       \
+			fputc('\n', stderr);                                                \
+		}                                                                           \
+		CU_ASSERT(cond);                                                            \
+	} while (0)
+
+/* ---- region-list rules ------------------------------------------------- */
+
+static bool covers_exactly(const struct dm_regions *rs, const struct dm_range *r, size_t nr)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < nr; i++) {
+		uint64_t at = r[i].start;
+
+		while (k < rs->n && rs->v[k].start < r[i].end) {
+			if (rs->v[k].start != at)
+				return false;
+			at = rs->v[k].end;
+			k++;
+		}
+		if (at != r[i].end)
+			return false;
+	}
+	return k == rs->n;
+}
+
+static void test_init_even_split(void)
+{
+	struct dm_range r[3] = { { BASE, BASE + 100 * MiB },
+				 { BASE + 200 * MiB, BASE + 201 * MiB },
+				 { BASE + 300 * MiB, BASE + 300 * MiB + 4096 } };
+	struct dm_regions rs = { 0 };
+	uint64_t total = 101 * MiB + 4096;
+
+	CU_ASSERT_EQUAL_FATAL(dm_regions_init(NULL, &rs, r, 3, total / 10), 0);
+	EXPECT_EQ(dm_regions_validate(&rs), 0);
+	EXPECT(covers_exactly(&rs, r, 3), "regions cover the three ranges exactly");
+	/* 100 MiB in ~10 MiB pieces, 1 MiB and 4 KiB ranges one each. */
+	EXPECT(rs.n >= 10 && rs.n <= 12, "n=%zu", rs.n);
+	dm_regions_free(NULL, &rs);
+}
+
+static void test_set_ranges(void)
+{
+	struct dm_range r0[1] = { { BASE, BASE + 64 * MiB } };
+	struct dm_range r1[2] = { { BASE + 8 * MiB, BASE + 40 * MiB },
+				  { BASE + 100 * MiB, BASE + 110 * MiB } };
+	struct dm_regions rs = { 0 };
+
+	CU_ASSERT_EQUAL_FATAL(dm_regions_init(NULL, &rs, r0, 1, 8 * MiB), 0);
+	EXPECT_EQ(rs.n, 8);
+	rs.v[1].nr_accesses = 7;
+	rs.v[1].age = 3;
+	/* Punch a hole between regions 3 and 4 to see it filled. */
+	memmove(&rs.v[3], &rs.v[4], (rs.n - 4) * sizeof(rs.v[0]));
+	rs.n--;
+	CU_ASSERT_EQUAL_FATAL(dm_regions_set_ranges(NULL, &rs, r1, 2), 0);
+	EXPECT_EQ(dm_regions_validate(&rs), 0);
+	EXPECT(covers_exactly(&rs, r1, 2), "regions fit the new ranges");
+	/* Region 1 [8M,16M) survived with its counters. */
+	EXPECT_EQ(rs.v[0].start, BASE + 8 * MiB);
+	EXPECT_EQ(rs.v[0].nr_accesses, 7);
+	EXPECT_EQ(rs.v[0].age, 3);
+	/* The new range got exactly one fresh region. */
+	EXPECT_EQ(rs.v[rs.n - 1].start, BASE + 100 * MiB);
+	EXPECT_EQ(rs.v[rs.n - 1].nr_accesses, 0);
+	dm_regions_free(NULL, &rs);
+}
+
+static void test_age_rule(void)
+{
+	struct dm_region v[4] = {
+		{ .start = 0, .end = 4096, .nr_accesses = 10, .last_nr_accesses = 10, .age = 5 },
+		{ .start = 4096, .end = 8192, .nr_accesses = 10, .last_nr_accesses = 2, .age = 5 },
+		{ .start = 8192, .end = 12288, .nr_accesses = 1, .last_nr_accesses = 0, .age = 5 },
+		{ .start = 12288, .end = 16384, .nr_accesses = 0, .last_nr_accesses = 0, .age = 5 },
+	};
+	struct dm_regions rs = { v, 4, 4 };
+
+	dm_regions_update_age(&rs, 2);
+	EXPECT_EQ(v[0].age, 6); /* same */
+	EXPECT_EQ(v[1].age, 0); /* moved by 8 > 2 */
+	EXPECT_EQ(v[2].age, 0); /* left zero */
+	EXPECT_EQ(v[3].age, 6); /* still zero */
+}
+
+static void test_merge_rule(void)
+{
+	struct dm_region v[5] = {
+		{ .start = 0, .end = 4 * 4096, .nr_accesses = 10, .age = 2 },
+		{ .start = 4 * 4096, .end = 8 * 4096, .nr_accesses = 12, .age = 4 },
+		{ .start = 8 * 4096, .end = 12 * 4096, .nr_accesses = 20, .age = 1 },
+		/* not adjacent: a gap before it */
+		{ .start = 16 * 4096, .end = 20 * 4096, .nr_accesses = 20, .age = 1 },
+		{ .start = 20 * 4096, .end = 60 * 4096, .nr_accesses = 20, .age = 1 },
+	};
+	struct dm_regions rs = { v, 5, 5 };
+	size_t n = dm_regions_merge(&rs, 2, 16 * 4096);
+
+	/* 0+1 merge (diff 2, 8 pages); 2 stays (diff 9); 3 not adjacent to 2;
+	 * 3+4 would be 44 pages > 16: stays. */
+	EXPECT_EQ(n, 4);
+	EXPECT_EQ(v[0].end, 8 * 4096);
+	EXPECT_EQ(v[0].nr_accesses, 11); /* size-weighted */
+	EXPECT_EQ(v[0].age, 3);
+	EXPECT_EQ(dm_regions_validate(&rs), 0);
+	/* merge_to ignores the size limit, smallest neighbours first. */
+	n = dm_regions_merge_to(&rs, 3);
+	EXPECT_EQ(n, 3);
+	EXPECT_EQ(v[0].end, 12 * 4096);
+}
+
+static void test_split_rule(void)
+{
+	struct dm_range r = { BASE, BASE + 64 * MiB };
+	struct dm_regions rs = { 0 };
+	struct dm_rng rng;
+
+	dm_rng_seed(&rng, 42);
+	CU_ASSERT_EQUAL_FATAL(dm_regions_init(NULL, &rs, &r, 1, 16 * MiB), 0);
+	EXPECT_EQ(rs.n, 4);
+	rs.v[2].nr_accesses = 9;
+	rs.v[2].age = 4;
+	CU_ASSERT_EQUAL_FATAL(dm_regions_split(NULL, &rs, 3, &rng), 0);
+	EXPECT(rs.n > 4 && rs.n <= 12, "n=%zu", rs.n);
+	EXPECT_EQ(dm_regions_validate(&rs), 0);
+	EXPECT(covers_exactly(&rs, &r, 1), "split keeps coverage");
+	for (size_t i = 0; i < rs.n; i++)
+		if (rs.v[i].start >= BASE + 32 * MiB && rs.v[i].end <= BASE + 48 * MiB) {
+			EXPECT_EQ(rs.v[i].nr_accesses, 9);
+			EXPECT_EQ(rs.v[i].age, 4);
+		}
+	dm_regions_free(NULL, &rs);
+
+	/* Never below 2 pages: a 2-page region is left whole. */
+	{
+		struct dm_range small = { BASE, BASE + 2 * 4096 };
+
+		dm_regions_init(NULL, &rs, &small, 1, 4096 * 2);
+		dm_regions_split(NULL, &rs, 3, &rng);
+		EXPECT_EQ(rs.n, 1);
+		dm_regions_free(NULL, &rs);
+	}
+}
+
+/* ---- the whole monitor under a simulated access model ------------------ */
+
+struct fake {
+	uint64_t now_us;
+	uint64_t hot_start, hot_end; /* always accessed */
+	unsigned int seed_noise;     /* 0: exact model; else pages hot by hash */
+	pid_t exit_pid;              /* layout says -ESRCH for it when set */
+};
+
+static uint64_t fake_now(void *arg)
+{
+	return ((struct fake *)arg)->now_us;
+}
+
+static uint64_t fake_cpu(void *arg)
+{
+	return 0;
+}
+
+static bool model_accessed(void *arg, pid_t pid, uint64_t addr)
+{
+	struct fake *f = arg;
+
+	if (f->seed_noise) {
+		/* Stripes of varying heat: each 1 MiB block has its own rate. */
+		uint64_t block = addr / MiB, h = block * 0x9e3779b97f4a7c15ULL + f->seed_noise;
+		uint64_t rate = (h >> 40) % 100, coin = (addr * 31 + f->now_us) % 100;
+
+		return coin < rate;
+	}
+	return addr >= f->hot_start && addr < f->hot_end;
+}
+
+struct run {
+	struct fake f;
+	struct dm_sim_model model;
+	struct dm_clock clock;
+	struct dm_publisher pub;
+	struct dm_monitor m;
+	struct dm_mon_target t;
+	struct dm_range range;
+};
+
+static void run_open(struct run *r, uint64_t seed, uint32_t min, uint32_t max, uint64_t size)
+{
+	struct dm_mon_cfg cfg = { 0 };
+	struct dm_err err = { 0 };
+
+	r->model.accessed = model_accessed;
+	r->model.arg = &r->f;
+	r->clock.now_us = fake_now;
+	r->clock.cpu_ns = fake_cpu;
+	r->clock.arg = &r->f;
+	r->f.now_us = 1000000;
+	r->range.start = BASE;
+	r->range.end = BASE + size;
+	CU_ASSERT_EQUAL_FATAL(dm_publisher_init(&r->pub, NULL), 0);
+	cfg.attrs = (struct dm_mon_attrs){ .sample_us = 5000, .aggr_us = 100000,
+					   .update_us = 1000000, .min_nr_regions = min,
+					   .max_nr_regions = max };
+	cfg.backend = DAMON_BACKEND_UFFD_WP;
+	cfg.ops = &dm_ops_sim;
+	cfg.ops_cfg.ops = DAMON_OPS_FVADDR;
+	cfg.ops_cfg.model = &r->model;
+	cfg.clock = &r->clock;
+	cfg.pub = &r->pub;
+	cfg.seed = seed;
+	CU_ASSERT_EQUAL_FATAL(dm_monitor_init(&r->m, &cfg, &err), 0);
+	r->t.id = 0;
+	r->t.ot.pid = getpid();
+	r->t.ot.fixed = &r->range;
+	r->t.ot.nr_fixed = 1;
+	CU_ASSERT_EQUAL_FATAL(dm_monitor_add_target(&r->m, &r->t, &err), 0);
+	CU_ASSERT_EQUAL_FATAL(dm_monitor_start(&r->m, &err), 0);
+}
+
+static void run_close(struct run *r)
+{
+	dm_monitor_fini(&r->m);
+	dm_publisher_fini(&r->pub);
+}
+
+/* Step through @nr aggregations; call @check after each new snapshot. */
+static void run_aggregations(struct run *r, unsigned int nr,
+			     void (*check)(struct run *r, damon_snapshot *s, void *arg), void *arg)
+{
+	uint64_t seen = r->m.seq;
+
+	while (r->m.seq < seen + nr) {
+		uint64_t next = 0;
+
+		CU_ASSERT_EQUAL_FATAL(dm_monitor_step(&r->m, &next), 0);
+		r->f.now_us += next ? next : 1;
+		if (check && r->m.seq != seen) {
+			damon_snapshot *s = dm_publisher_get(&r->pub);
+
+			check(r, s, arg);
+			damon_snapshot_unref(s);
+			seen++;
+			nr--;
+		}
+	}
+}
+
+static void check_invariants(struct run *r, damon_snapshot *s, void *arg)
+{
+	uint64_t at = r->range.start;
+
+	EXPECT(s->nr_regions >= r->m.attrs.min_nr_regions &&
+		       s->nr_regions <= r->m.attrs.max_nr_regions,
+	       "nr_regions %zu within [%u, %u] at seq %llu", s->nr_regions,
+	       r->m.attrs.min_nr_regions, r->m.attrs.max_nr_regions,
+	       (unsigned long long)s->info.seq);
+	for (size_t i = 0; i < s->nr_regions; i++) {
+		const struct dm_snap_region *x = &s->regions[i];
+
+		/* sorted, non-overlapping, no holes inside the one range */
+		if (x->start != at || x->end <= x->start) {
+			EXPECT(0, "region %zu [%llx,%llx) should start at %llx", i,
+			       (unsigned long long)x->start, (unsigned long long)x->end,
+			       (unsigned long long)at);
+			return;
+		}
+		at = x->end;
+		EXPECT(x->nr_accesses <= s->info.max_nr_accesses, "nr_accesses %u <= %u",
+		       x->nr_accesses, s->info.max_nr_accesses);
+		EXPECT(x->access_rate_bp <= 10000, "rate %u", x->access_rate_bp);
+	}
+	EXPECT_EQ(at, r->range.end);
+}
+
+static void test_monitor_bounds_random(void)
+{
+	static const uint32_t bounds[][2] = { { 10, 1000 }, { 3, 20 }, { 10, 12 }, { 50, 200 } };
+
+	for (size_t b = 0; b < sizeof(bounds) / sizeof(bounds[0]); b++) {
+		struct run r;
+
+		memset(&r, 0, sizeof(r));
+		r.f.seed_noise = 7 + (unsigned int)b;
+		run_open(&r, 1234 + b, bounds[b][0], bounds[b][1], 1 * GiB);
+		run_aggregations(&r, 150, check_invariants, NULL);
+		run_close(&r);
+	}
+}
+
+struct hot_result {
+	uint32_t hot_rate, cold_rate;
+	uint32_t max_age_hot;
+};
+
+static void record_hot(struct run *r, damon_snapshot *s, void *arg)
+{
+	struct hot_result *h = arg;
+	uint64_t hot_sz = 0, cold_sz = 0;
+	unsigned __int128 hot_w = 0, cold_w = 0;
+
+	check_invariants(r, s, NULL);
+	h->max_age_hot = 0;
+	for (size_t i = 0; i < s->nr_regions; i++) {
+		const struct dm_snap_region *x = &s->regions[i];
+		uint64_t os = x->start > r->f.hot_start ? x->start : r->f.hot_start;
+		uint64_t oe = x->end < r->f.hot_end ? x->end : r->f.hot_end;
+		uint64_t in = oe > os ? oe - os : 0, out = (x->end - x->start) - in;
+
+		hot_sz += in;
+		cold_sz += out;
+		hot_w += (unsigned __int128)in * x->access_rate_bp;
+		cold_w += (unsigned __int128)out * x->access_rate_bp;
+		/* Mostly hot (an edge page may have merged in): its age. */
+		if (in >= (x->end - x->start) / 10 * 9 && x->age > h->max_age_hot)
+			h->max_age_hot = x->age;
+	}
+	h->hot_rate = (uint32_t)(hot_w / hot_sz);
+	h->cold_rate = (uint32_t)(cold_w / cold_sz);
+}
+
+static void test_monitor_finds_hot(void)
+{
+	struct hot_result h = { 0 };
+	struct run r;
+
+	memset(&r, 0, sizeof(r));
+	r.f.hot_start = BASE + 256 * MiB;
+	r.f.hot_end = BASE + 320 * MiB;
+	run_open(&r, 99, 10, 1000, 1 * GiB);
+	run_aggregations(&r, 60, record_hot, &h);
+	EXPECT(h.hot_rate >= 9000, "hot set read hot: rate %u", h.hot_rate);
+	EXPECT(h.cold_rate <= 500, "the rest read cold: rate %u", h.cold_rate);
+	/* Regions wholly inside an unchanging hot set keep growing old. */
+	EXPECT(h.max_age_hot >= 10, "hot regions age: max age %u", h.max_age_hot);
+
+	/* Move the hot set: within a few aggregations the new place is hot
+	 * and the old one cold. */
+	r.f.hot_start = BASE + 640 * MiB;
+	r.f.hot_end = BASE + 704 * MiB;
+	run_aggregations(&r, 20, record_hot, &h);
+	EXPECT(h.hot_rate >= 9000, "moved hot set read hot: rate %u", h.hot_rate);
+	EXPECT(h.cold_rate <= 500, "old hot set read cold: rate %u", h.cold_rate);
+	run_close(&r);
+}
+
+struct digest {
+	uint64_t h;
+};
+
+static void hash_snapshot(struct run *r, damon_snapshot *s, void *arg)
+{
+	struct digest *d = arg;
+
+	for (size_t i = 0; i < s->nr_regions; i++) {
+		d->h = d->h * 1099511628211ULL ^ s->regions[i].start;
+		d->h = d->h * 1099511628211ULL ^ s->regions[i].nr_accesses;
+		d->h = d->h * 1099511628211ULL ^ s->regions[i].age;
+	}
+}
+
+static uint64_t digest_of(uint64_t seed)
+{
+	struct digest d = { 14695981039346656037ULL };
+	struct run r;
+
+	memset(&r, 0, sizeof(r));
+	r.f.seed_noise = 3;
+	run_open(&r, seed, 10, 100, 512 * MiB);
+	run_aggregations(&r, 30, hash_snapshot, &d);
+	run_close(&r);
+	return d.h;
+}
+
+static void test_reproducible(void)
+{
+	uint64_t a = digest_of(5), b = digest_of(5), c = digest_of(6);
+
+	EXPECT(a == b, "same seed, same snapshots (%llx vs %llx)", (unsigned long long)a,
+	       (unsigned long long)b);
+	EXPECT(a != c, "another seed, other snapshots");
+}
+
+static void test_schemes_stat(void)
+{
+	struct dm_scheme hot = { 0 }, cold = { 0 };
+	struct dm_scheme *v[2] = { &hot, &cold };
+	struct run r;
+
+	memset(&r, 0, sizeof(r));
+	r.f.hot_start = BASE + 256 * MiB;
+	r.f.hot_end = BASE + 320 * MiB;
+	run_open(&r, 1, 10, 1000, 1 * GiB);
+	damos_opts_init(&hot.opts);
+	hot.opts.min_nr_accesses = 15; /* of 20 */
+	damos_opts_init(&cold.opts);
+	cold.opts.max_nr_accesses = 0; /* never accessed */
+	cold.opts.min_age = 5;
+	r.m.schemes = v;
+	r.m.nr_schemes = 2;
+	run_aggregations(&r, 30, NULL, NULL);
+	EXPECT_EQ(hot.stats.nr_snapshots, 30);
+	EXPECT(hot.stats.sz_tried >= 25 * 64 * MiB && hot.stats.sz_tried <= 30 * 64 * MiB + 30 * 64 * MiB / 4,
+	       "hot scheme tried about 64 MiB per round: %llu",
+	       (unsigned long long)hot.stats.sz_tried);
+	EXPECT(cold.stats.sz_tried > 0, "cold scheme matched old cold regions");
+	EXPECT_EQ(hot.stats.sz_applied, 0); /* stat applies nothing */
+	r.m.schemes = NULL;
+	r.m.nr_schemes = 0;
+	run_close(&r);
+}
+
+static void test_budget(void)
+{
+	struct dm_budget b;
+	double s;
+
+	/* 20 permille of 1 s = 20 ms allowed; 100 ms used: stretch by 5. */
+	dm_budget_init(&b, 20, 10000, 0, 0);
+	s = dm_budget_update(&b, 1000000, 100000000);
+	EXPECT(s > 4.9 && s < 5.1, "stretch %f", s);
+	/* The application's faults count: 2000 caught x 10 us = 20 ms more. */
+	dm_budget_caught(&b, 2000);
+	s = dm_budget_update(&b, 2000000, 100000000 + 20000000);
+	EXPECT(s > 9.9 && s < 10.1, "stretch %f", s);
+	/* Idle: back towards 1, at most halving per window. */
+	s = dm_budget_update(&b, 3000000, 120000000);
+	EXPECT(s > 4.9 && s < 5.1, "stretch %f", s);
+	for (int i = 0; i < 10; i++)
+		s = dm_budget_update(&b, 4000000 + (uint64_t)i * 1000000, 120000000);
+	EXPECT(s == 1.0, "stretch %f", s);
+	/* No budget: never stretches. */
+	dm_budget_init(&b, 0, 0, 0, 0);
+	EXPECT(dm_budget_update(&b, 1000000, 1000000000) == 1.0, "no budget");
+}
+
+/* A real child process as a vaddr target, accesses simulated: when the child
+ * exits, the layout update says -ESRCH and the monitor stops by itself. */
+static void test_target_exits(void)
+{
+	struct dm_mon_cfg cfg = { 0 };
+	struct dm_err err = { 0 };
+	struct run r;
+	pid_t child;
+	int ret = 0, wst;
+
+	child = fork();
+	CU_ASSERT_FATAL(child >= 0);
+	if (!child) {
+		pause();
+		_exit(0);
+	}
+	memset(&r, 0, sizeof(r));
+	r.model.accessed = model_accessed;
+	r.model.arg = &r.f;
+	r.clock = (struct dm_clock){ fake_now, fake_cpu, &r.f };
+	r.f.now_us = 1000000;
+	dm_publisher_init(&r.pub, NULL);
+	cfg.attrs = (struct dm_mon_attrs){ 5000, 100000, 200000, 10, 1000, 0 };
+	cfg.ops = &dm_ops_sim;
+	cfg.ops_cfg.ops = DAMON_OPS_VADDR;
+	cfg.ops_cfg.model = &r.model;
+	cfg.clock = &r.clock;
+	cfg.pub = &r.pub;
+	CU_ASSERT_EQUAL_FATAL(dm_monitor_init(&r.m, &cfg, &err), 0);
+	r.t.ot.pid = child;
+	ret = dm_monitor_add_target(&r.m, &r.t, &err);
+	EXPECT(ret == 0, "vaddr layout of a live child: %d %s", ret, err.msg);
+	CU_ASSERT_EQUAL_FATAL(dm_monitor_start(&r.m, &err), 0);
+	EXPECT(r.t.regions.n >= 10, "child split into >= min regions: %zu", r.t.regions.n);
+	for (int i = 0; i < 100; i++) {
+		uint64_t next;
+
+		CU_ASSERT_EQUAL_FATAL(dm_monitor_step(&r.m, &next), 0);
+		r.f.now_us += next;
+	}
+	kill(child, SIGKILL);
+	waitpid(child, &wst, 0);
+	for (int i = 0; i < 1000 && ret == 0; i++) {
+		uint64_t next = 1;
+
+		ret = dm_monitor_step(&r.m, &next);
+		r.f.now_us += next;
+	}
+	EXPECT_EQ(-ret, ESRCH);
+	EXPECT(!r.m.running, "monitor stopped itself");
+	EXPECT(strstr(r.m.err.msg, "exited") != NULL, "sentence says exited: \"%s\"", r.m.err.msg);
+	EXPECT_EQ(-dm_monitor_step(&r.m, NULL), EALREADY);
+	dm_monitor_fini(&r.m);
+	dm_publisher_fini(&r.pub);
+}
+
+int main(void)
+{
+	CU_pSuite s;
+	unsigned int failures;
+
+	if (CU_initialize_registry() != CUE_SUCCESS)
+		return 1;
+	s = CU_add_suite("core", NULL, NULL);
+	CU_add_test(s, "initial regions split evenly", test_init_even_split);
+	CU_add_test(s, "regions fit new ranges", test_set_ranges);
+	CU_add_test(s, "age rule", test_age_rule);
+	CU_add_test(s, "merge rule", test_merge_rule);
+	CU_add_test(s, "split rule", test_split_rule);
+	CU_add_test(s, "nr_regions within bounds, regions cover ranges", test_monitor_bounds_random);
+	CU_add_test(s, "hot set found and followed", test_monitor_finds_hot);
+	CU_add_test(s, "reproducible with a seed", test_reproducible);
+	CU_add_test(s, "stat schemes count matches", test_schemes_stat);
+	CU_add_test(s, "overhead budget stretches and relaxes", test_budget);
+	CU_add_test(s, "target exit stops the monitor", test_target_exits);
+	CU_basic_set_mode(CU_BRM_VERBOSE);
+	CU_basic_run_tests();
+	failures = CU_get_number_of_failures();
+	CU_cleanup_registry();
+	return failures ? 1 : 0;
+}
