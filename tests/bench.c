@@ -244,7 +244,11 @@ static pid_t find_thread(const char *name)
 	return found;
 }
 
-static void bench_cost(uint64_t size, unsigned int seconds, bool monitor)
+struct cost {
+	double mon_ms_per_s, app_us_per_pass;
+};
+
+static struct cost bench_cost(uint64_t size, unsigned int seconds, bool monitor)
 {
 	struct writer w = { 0 };
 	pthread_t th;
@@ -276,7 +280,7 @@ static void bench_cost(uint64_t size, unsigned int seconds, bool monitor)
 			       damon_ctx_errmsg(ctx));
 			damon_ctx_unref(ctx);
 			munmap(w.buf, size);
-			return;
+			return (struct cost){ 0, 0 };
 		}
 		mon = find_thread("damon-mon");
 	}
@@ -317,6 +321,7 @@ static void bench_cost(uint64_t size, unsigned int seconds, bool monitor)
 	printf("| %5llu GiB | %-7s | %7zu | %11.1f | %13.1f | %11.1f |\n", size / GiB,
 	       monitor ? "uffd_wp" : "none", nr, mcpu / 1e6 / (wall / 1e9),
 	       (double)wcpu / (double)passes / 1e3, passes / (wall / 1e9));
+	return (struct cost){ mcpu / 1e6 / (wall / 1e9), (double)wcpu / (double)passes / 1e3 };
 }
 
 int main(int argc, char **argv)
@@ -337,10 +342,16 @@ int main(int argc, char **argv)
 		printf("\nuffd_wp, 500 regions, a thread writing a 64 MiB hot set; %u s each\n", secs);
 		printf("| target    | monitor | regions | monitor ms/s | app us/pass | passes/s    |\n");
 		printf("|-----------|---------|---------|--------------|---------------|-------------|\n");
-		bench_cost(1 * GiB, secs, false);
-		bench_cost(1 * GiB, secs, true);
-		bench_cost(8 * GiB, secs, false);
-		bench_cost(8 * GiB, secs, true);
+		struct cost b1 = bench_cost(1 * GiB, secs, false);
+		struct cost m1 = bench_cost(1 * GiB, secs, true);
+		struct cost b8 = bench_cost(8 * GiB, secs, false);
+		struct cost m8 = bench_cost(8 * GiB, secs, true);
+
+		printf("\n8 GiB / 1 GiB: monitor CPU ratio %.2f; application cost per pass with "
+		       "monitoring vs without: 1 GiB %+.1f%%, 8 GiB %+.1f%%\n",
+		       m1.mon_ms_per_s > 0 ? m8.mon_ms_per_s / m1.mon_ms_per_s : 0.0,
+		       b1.app_us_per_pass > 0 ? 100 * (m1.app_us_per_pass / b1.app_us_per_pass - 1) : 0.0,
+		       b8.app_us_per_pass > 0 ? 100 * (m8.app_us_per_pass / b8.app_us_per_pass - 1) : 0.0);
 	}
 	return 0;
 }
