@@ -70,7 +70,7 @@ static void set_msg(const damon_ctx *cctx, const char *msg)
 
 int dm_ctx_fail(const damon_ctx *ctx, int code, const char *fmt, ...)
 {
-	char msg[DM_ERRMSG_MAX];
+	char msg[DM_CTX_ERRMSG_MAX];
 	va_list ap;
 
 	va_start(ap, fmt);
@@ -500,7 +500,7 @@ static void probe_input(const damon_ctx *ctx, struct dm_probe_in *in)
 static int choose_backend(damon_ctx *ctx)
 {
 	struct dm_probe_in in;
-	char msg[DM_ERRMSG_MAX * 2];
+	char msg[DM_CTX_ERRMSG_MAX];
 	size_t len = 0;
 	int b;
 

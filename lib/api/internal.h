@@ -36,11 +36,13 @@ struct damos {
 };
 
 #define DM_ERRSLOTS 8
+/* Room for "no backend can run" followed by every backend's reason. */
+#define DM_CTX_ERRMSG_MAX (DM_ERRMSG_MAX + (DAMON_BACKEND_MAX + 1) * 256)
 
 /* The sentence of the last failed call, per calling thread. */
 struct dm_errslot {
 	pid_t tid;
-	char msg[DM_ERRMSG_MAX];
+	char msg[DM_CTX_ERRMSG_MAX];
 };
 
 struct damon_ctx {
