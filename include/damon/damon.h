@@ -138,7 +138,8 @@ struct damon_region {
 	uint32_t nr_accesses;    /* kernel meaning, 0 .. aggr_us / sample_us */
 	uint32_t age;            /* kernel meaning, in aggregation intervals */
 	uint32_t access_rate_bp; /* nr_accesses / (aggr_us / sample_us), in basis points */
-	uint32_t target_idx;     /* position of the target in its context, from 0 */
+	uint32_t target_idx;     /* position of the target in its context (order of
+				    damon_ctx_add_target() calls, from 0) */
 };
 
 /* What damon_ctx_hotness() and damon_target_hotness() answer. */
@@ -371,6 +372,9 @@ int damon_target_pid(const damon_target *t);
  * context, with every signal blocked. With it, nothing runs until the caller
  * calls damon_ctx_step().
  *
+ * A context whose monitor ended by itself (every target exited) may be
+ * started again without damon_ctx_stop() first.
+ *
  * Return: 0 or
  *  -EINVAL      no target; fvaddr target without ranges.
  *  -EBUSY       already running.
@@ -486,8 +490,9 @@ int damon_probe(uint32_t ops, pid_t pid, int backend, struct damon_backend_statu
  * @ret_next_us: microseconds until the next work is due; may be NULL.
  *
  * Return: 0 or -EINVAL (NULL, or a context with its own thread), -EALREADY
- * (not running: never started, stopped, or every target exited),
- * -ECHILD.
+ * (not running: never started, stopped, or every target exited earlier),
+ * -ESRCH (the last target exited during this step: the monitor has ended;
+ * damon_ctx_status() says how), -ECHILD.
  * Since: 0.1
  */
 int damon_ctx_step(damon_ctx *ctx, uint64_t *ret_next_us);
@@ -588,8 +593,8 @@ int damos_opts_init(struct damos_opts *opts);
  * Return: 0 or
  *  -EINVAL      NULL; bad sz; unknown action; min > max in the pattern;
  *               watermarks not high >= mid >= low.
- *  -EOPNOTSUPP  an action this version does not execute yet (sentence
- *               in errmsg).
+ *  -EOPNOTSUPP  an action, quota or watermark this version does not execute
+ *               yet (sentence in errmsg).
  *  -ECHILD, -ENOMEM.
  * Since: 0.1
  */
@@ -597,7 +602,7 @@ int damon_ctx_add_scheme(damon_ctx *ctx, const struct damos_opts *opts, damos **
 
 /**
  * damos_get_stats() - the scheme's counters (kernel meaning).
- * Return: 0 or -EINVAL.
+ * Return: 0 or -EINVAL, -ECHILD.
  * Since: 0.1
  */
 int damos_get_stats(const damos *s, struct damos_stats *ret);

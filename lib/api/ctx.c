@@ -288,6 +288,7 @@ _public_ damon_ctx *damon_ctx_ref(damon_ctx *ctx)
 }
 
 static void ctx_stop(damon_ctx *ctx);
+static bool monitor_ended(damon_ctx *ctx);
 
 _public_ damon_ctx *damon_ctx_unref(damon_ctx *ctx)
 {
@@ -441,7 +442,9 @@ _public_ int damon_ctx_set_attrs(damon_ctx *ctx, const struct damon_attrs *attrs
 _public_ int damon_ctx_get_attrs(const damon_ctx *ctx, struct damon_attrs *ret)
 {
 	CHECK_CTX(ctx);
-	return dm_copy_out(ret, &ctx->attrs, sizeof(ctx->attrs), sizeof(*ret));
+	if (dm_copy_out(ret, &ctx->attrs, sizeof(ctx->attrs), sizeof(*ret)))
+		return dm_ctx_fail(ctx, -EINVAL, "ret NULL or ret->sz too small");
+	return 0;
 }
 
 _public_ const char *damon_backend_name(int backend)
@@ -620,6 +623,8 @@ _public_ int damon_ctx_start(damon_ctx *ctx)
 	int backend, ret;
 
 	CHECK_CTX(ctx);
+	if (ctx->running && monitor_ended(ctx))
+		ctx_stop(ctx); /* every target exited: start afresh */
 	if (ctx->running)
 		return dm_ctx_fail(ctx, -EBUSY, "the context is already running");
 	if (!ctx->nr_targets)
@@ -628,12 +633,6 @@ _public_ int damon_ctx_start(damon_ctx *ctx)
 		if (ctx->ops == DAMON_OPS_FVADDR && !ctx->targets[i]->nr_fixed)
 			return dm_ctx_fail(ctx, -EINVAL, "fvaddr target %zu has no range: call "
 					   "damon_target_add_range()", i);
-	if (ctx->mon_open) {
-		/* Stopped by the monitor itself (targets exited): clean up. */
-		dm_monitor_fini(&ctx->mon);
-		ctx->mon_open = false;
-	}
-
 	memset(&cfg, 0, sizeof(cfg));
 	if (ctx->ops_override) {
 		backend = ctx->backend_req ? (int)ctx->backend_req : DAMON_BACKEND_UFFD_WP;
@@ -814,9 +813,16 @@ _public_ int damon_ctx_status(damon_ctx *ctx, struct damon_ctx_status *ret)
 	st.sz = sizeof(st);
 	pthread_mutex_lock(&ctx->runner.lock);
 	st.running = ctx->running && ctx->mon_open && ctx->mon.running;
-	st.error = ctx->monitor_err.code;
-	snprintf(st.message, sizeof(st.message), "%.*s", (int)sizeof(st.message) - 1,
-		 ctx->monitor_err.msg);
+	{
+		/* What ended the monitor, else what troubles it (out of memory
+		 * for a snapshot, a layout it could not read). */
+		const struct dm_err *e = ctx->monitor_err.code || !ctx->mon_open
+						 ? &ctx->monitor_err : &ctx->mon.err;
+
+		st.error = e->code;
+		snprintf(st.message, sizeof(st.message), "%.*s", (int)sizeof(st.message) - 1,
+			 e->msg);
+	}
 	if (ctx->mon_open) {
 		for (size_t i = 0; i < ctx->mon.nr_targets; i++)
 			st.nr_targets += ctx->mon.targets[i]->live;

@@ -16,13 +16,17 @@ _public_ int damon_ctx_snapshot(damon_ctx *ctx, damon_snapshot **ret)
 {
 	damon_snapshot *s;
 
-	if (!ctx || !ret)
+	if (!ctx)
 		return -EINVAL;
 	if (dm_ctx_forked(ctx))
 		return -ECHILD;
+	/* Not a hotness call: it may take the errmsg lock like the others. */
+	if (!ret)
+		return dm_ctx_fail(ctx, -EINVAL, "ret is NULL");
 	s = dm_publisher_get(&ctx->pub);
 	if (!s)
-		return -EAGAIN;
+		return dm_ctx_fail(ctx, -EAGAIN, "no snapshot yet: the first aggregation "
+				   "interval has not ended");
 	*ret = s;
 	return 0;
 }

@@ -240,7 +240,7 @@ static void publish(struct dm_monitor *m, uint64_t now)
 			o->nr_accesses = r->nr_accesses > max_acc ? max_acc : r->nr_accesses;
 			o->age = r->age;
 			o->access_rate_bp = bp > 10000 ? 10000 : (uint32_t)bp;
-			o->target_idx = ti;
+			o->target_idx = t->id; /* its place in the context */
 		}
 		ti++;
 	}
