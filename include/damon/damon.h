@@ -449,7 +449,8 @@ int damon_backend_from_name(const char *name);
 /**
  * damon_ctx_errmsg() - one sentence on the last call that failed on @ctx in
  * the calling thread. Never NULL ("" if none failed, "no context" for NULL).
- * The string stays valid until the next failing call on @ctx in this thread.
+ * The string belongs to the calling thread and stays valid until its next
+ * call of damon_ctx_errmsg().
  * Since: 0.1
  */
 const char *damon_ctx_errmsg(const damon_ctx *ctx);

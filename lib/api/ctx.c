@@ -113,18 +113,21 @@ bool dm_opts_ok(const void *opts, size_t user_sz, size_t known_sz)
 
 _public_ const char *damon_ctx_errmsg(const damon_ctx *cctx)
 {
+	/* The answer is copied out of the context's slot into storage of the
+	 * calling thread, so another thread's failure (which may reuse the
+	 * slot when more than DM_ERRSLOTS threads fail on one context) can
+	 * never change a string this thread is reading. */
+	static __thread char copy[DM_CTX_ERRMSG_MAX];
 	damon_ctx *ctx = (damon_ctx *)cctx;
-	const char *msg = "";
 	struct dm_errslot *s;
 
 	if (!ctx)
 		return "no context";
 	pthread_mutex_lock(&ctx->errlock);
 	s = errslot(ctx, gettid_());
-	if (s)
-		msg = s->msg;
+	memcpy(copy, s ? s->msg : "", s ? sizeof(copy) : 1);
 	pthread_mutex_unlock(&ctx->errlock);
-	return msg;
+	return copy;
 }
 
 static int check_attrs(const damon_ctx *ctx, const struct damon_attrs *a)
