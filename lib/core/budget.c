@@ -30,9 +30,13 @@ double dm_budget_update(struct dm_budget *b, uint64_t now_us, uint64_t cpu_ns)
 
 	ratio = (double)cost / (double)allowed;
 	if (ratio > 1.0) {
-		/* Over: stretch at once by the overshoot (at most 8x a window,
-		 * so one noisy window cannot throw the intervals far off). */
-		b->stretch *= ratio < 8.0 ? ratio : 8.0;
+		/* Over: stretch at once past the overshoot, aiming at 80% of the
+		 * budget (the per-fault cost is an estimate and the region count
+		 * may still grow), at most 8x a window so that one noisy window
+		 * cannot throw the intervals far off. */
+		double f = ratio / 0.8;
+
+		b->stretch *= f < 8.0 ? f : 8.0;
 	} else if (ratio < 0.5 && b->stretch > 1.0) {
 		/* Well under: come back towards the configured intervals, aiming
 		 * at 70% of the budget, at most halving per window. */
