@@ -1,0 +1,152 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later OR BSD-2-Clause
+/*
+ * A target process that exits mid-run, through the whole context: a real
+ * child is the vaddr target (its real /proc/PID/maps gives the layout), the
+ * accesses come from the simulated primitive because no user-space backend
+ * of this version samples another process. When the child dies, the
+ * library thread must end by itself, the status must say -ESRCH with a
+ * sentence, the log callback must hear it, and after unref no thread and no
+ * fd may be left.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <CUnit/Basic.h>
+
+#include "api/internal.h"
+#include "ops/sim.h"
+
+static int count_dir(const char *path)
+{
+	DIR *d = opendir(path);
+	struct dirent *e;
+	int n = 0;
+
+	if (!d)
+		return -1;
+	while ((e = readdir(d)))
+		n += e->d_name[0] != '.';
+	closedir(d);
+	return n;
+}
+
+static bool never(void *arg, pid_t pid, uint64_t addr)
+{
+	return (addr >> 12) % 3 == 0;
+}
+
+static char logged[512];
+static int log_calls;
+
+static void on_log(damon_ctx *ctx, int level, const char *msg, void *ud)
+{
+	log_calls++;
+	snprintf(logged, sizeof(logged), "%s", msg);
+}
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000 };
+
+	nanosleep(&ts, NULL);
+}
+
+static void test_exit_mid_run(void)
+{
+	struct dm_sim_model model = { .accessed = never };
+	struct damon_ctx_status st = { .sz = sizeof(st) };
+	int threads0 = count_dir("/proc/self/task"), fds0 = count_dir("/proc/self/fd");
+	damon_ctx *ctx = NULL;
+	pid_t child;
+	int wst, i;
+	DAMON_OPTS(damon_ctx_opts, o, .sample_us = 1000, .aggr_us = 10000, .update_us = 20000,
+		   .log_fn = on_log);
+
+	child = fork();
+	CU_ASSERT_FATAL(child >= 0);
+	if (!child) {
+		pause();
+		_exit(0);
+	}
+	CU_ASSERT_EQUAL_FATAL(damon_ctx_new(&ctx, &o), 0);
+	CU_ASSERT_EQUAL_FATAL(damon_ctx_add_target(ctx, child, NULL), 0);
+	dm_ctx_set_ops_override(ctx, &dm_ops_sim, &model, NULL);
+	CU_ASSERT_EQUAL_FATAL(damon_ctx_start(ctx), 0);
+	for (i = 0; i < 200 && st.nr_snapshots < 5; i++) {
+		sleep_ms(10);
+		damon_ctx_status(ctx, &st);
+	}
+	CU_ASSERT(st.running);
+	CU_ASSERT(st.nr_snapshots >= 5);
+	CU_ASSERT_EQUAL(count_dir("/proc/self/task"), threads0 + 1);
+
+	kill(child, SIGKILL);
+	waitpid(child, &wst, 0);
+	for (i = 0; i < 300; i++) {
+		sleep_ms(10);
+		damon_ctx_status(ctx, &st);
+		if (!st.running && count_dir("/proc/self/task") == threads0)
+			break;
+	}
+	if (st.running || st.error != -ESRCH)
+		fprintf(stderr, "\n  expected the monitor ended with -ESRCH, got running %u error %d "
+			"\"%s\"\n", st.running, st.error, st.message);
+	CU_ASSERT_FALSE(st.running);
+	CU_ASSERT_EQUAL(st.error, -ESRCH);
+	CU_ASSERT_PTR_NOT_NULL(strstr(st.message, "exited"));
+	CU_ASSERT(log_calls >= 1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(logged, "exited"));
+	/* The library thread has ended by itself. */
+	CU_ASSERT_EQUAL(count_dir("/proc/self/task"), threads0);
+	/* The last snapshot stays readable; stop says it had already ended. */
+	{
+		damon_snapshot *s = NULL;
+
+		CU_ASSERT_EQUAL(damon_ctx_snapshot(ctx, &s), 0);
+		damon_snapshot_unref(s);
+	}
+	CU_ASSERT_EQUAL(damon_ctx_stop(ctx), -EALREADY);
+	damon_ctx_unref(ctx);
+	CU_ASSERT_EQUAL(count_dir("/proc/self/task"), threads0);
+	CU_ASSERT_EQUAL(count_dir("/proc/self/fd"), fds0);
+}
+
+/* A pid that is gone before start: -ESRCH at add_target, nothing made. */
+static void test_dead_before_add(void)
+{
+	damon_ctx *ctx = NULL;
+	pid_t child = fork();
+	int wst;
+
+	CU_ASSERT_FATAL(child >= 0);
+	if (!child)
+		_exit(0);
+	waitpid(child, &wst, 0);
+	CU_ASSERT_EQUAL_FATAL(damon_ctx_new(&ctx, NULL), 0);
+	CU_ASSERT_EQUAL(damon_ctx_add_target(ctx, child, NULL), -ESRCH);
+	CU_ASSERT(strlen(damon_ctx_errmsg(ctx)) > 0);
+	damon_ctx_unref(ctx);
+}
+
+int main(void)
+{
+	CU_pSuite s;
+	unsigned int failures;
+
+	if (CU_initialize_registry() != CUE_SUCCESS)
+		return 1;
+	s = CU_add_suite("target-exit", NULL, NULL);
+	CU_add_test(s, "target exits mid-run: thread ends, -ESRCH, nothing left", test_exit_mid_run);
+	CU_add_test(s, "target gone before add_target", test_dead_before_add);
+	CU_basic_set_mode(CU_BRM_VERBOSE);
+	CU_basic_run_tests();
+	failures = CU_get_number_of_failures();
+	CU_cleanup_registry();
+	return failures ? 1 : 0;
+}
