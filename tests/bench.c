@@ -95,7 +95,7 @@ static int cmp_u64(const void *a, const void *b)
 
 static void bench_hotness(uint32_t max_regions, double ns_per_tick)
 {
-	enum { CALLS = 1000000 };
+	enum { CALLS = 1 << 24 };
 	struct dm_sim_model model = { .accessed = stripes };
 	static uint64_t lat[CALLS];
 	damon_ctx *ctx = NULL;
@@ -135,7 +135,12 @@ static void bench_hotness(uint32_t max_regions, double ns_per_tick)
 	is_reader = true;
 	allocs = atomic_load(&nr_allocs);
 
-	for (int i = 0; i < CALLS; i++) {
+	/* Two seconds of questions, so that the monitor publishes many
+	 * snapshots meanwhile; every call is timed. */
+	size_t calls = 0;
+	uint64_t until = now_ns() + 2000000000ULL;
+
+	while (calls < CALLS && (calls % 1024 || now_ns() < until)) {
 		uint64_t addr = base + ((uint64_t)rand() % (size / 4096)) * 4096, c0, c1;
 		unsigned int aux;
 		int err;
@@ -143,10 +148,11 @@ static void bench_hotness(uint32_t max_regions, double ns_per_tick)
 		c0 = __rdtscp(&aux);
 		err = damon_ctx_hotness(ctx, addr, 4096, &h);
 		c1 = __rdtscp(&aux);
-		lat[i] = c1 - c0;
+		lat[calls] = c1 - c0;
 		misses += err != 0;
-		if (!i)
+		if (!calls)
 			seq0 = h.snapshot_seq;
+		calls++;
 	}
 	seq1 = h.snapshot_seq;
 	allocs = atomic_load(&nr_allocs) - allocs;
@@ -162,7 +168,7 @@ static void bench_hotness(uint32_t max_regions, double ns_per_tick)
 			empty[i] = __rdtscp(&aux) - c0;
 		}
 		qsort(empty, 10001, sizeof(empty[0]), cmp_u64);
-		for (int i = 0; i < CALLS; i++)
+		for (size_t i = 0; i < calls; i++)
 			lat[i] = lat[i] > empty[5000] ? lat[i] - empty[5000] : 0;
 	}
 	/* Back to back, timed as a batch: no per-call timer in the way. */
@@ -170,18 +176,18 @@ static void bench_hotness(uint32_t max_regions, double ns_per_tick)
 	{
 		uint64_t t0 = now_ns();
 
-		for (int i = 0; i < CALLS; i++)
+		for (int i = 0; i < 1000000; i++)
 			damon_ctx_hotness(ctx, base + ((uint64_t)i * 7919 % (size / 4096)) * 4096,
 					  4096, &h);
-		batch_ns = (double)(now_ns() - t0) / CALLS;
+		batch_ns = (double)(now_ns() - t0) / 1000000;
 	}
-	qsort(lat, CALLS, sizeof(lat[0]), cmp_u64);
+	qsort(lat, calls, sizeof(lat[0]), cmp_u64);
 	damon_ctx_snapshot(ctx, &s);
 	nr = damon_snapshot_nr_regions(s);
 	damon_snapshot_unref(s);
 	printf("| %7zu | %9.1f | %9.1f | %9.1f | %9.1f | %9" PRIu64 " | %6d | %6" PRIu64 " |\n", nr,
-	       batch_ns, lat[CALLS / 2] * ns_per_tick, lat[CALLS * 99 / 100] * ns_per_tick,
-	       lat[CALLS - 1] * ns_per_tick, seq1 - seq0, misses, allocs);
+	       batch_ns, lat[calls / 2] * ns_per_tick, lat[calls * 99 / 100] * ns_per_tick,
+	       lat[calls - 1] * ns_per_tick, seq1 - seq0, misses, allocs);
 	damon_ctx_unref(ctx);
 }
 
