@@ -12,8 +12,13 @@
  * why avail_operations is unknown when no kdamond directory exists).
  *
  * The verdict is one sentence "kernel: <fact>; <fact>; ...": facts that stop
- * the kernel backend first, facts that only inform after, and the version's
- * own limit last.
+ * the kernel backend first, facts that only inform after. With no stopping
+ * fact the kernel backend is usable (lib/kernel does the rest: it takes the
+ * lock, reclaims orphans, and still refuses what the probe could not see).
+ *
+ * Kdamond directories with a libdamon record (lib/kernel/owner.h) are told
+ * apart: a live libdamon owner holds DAMON (stopping), a dead one left an
+ * orphan that the next start reclaims (informative).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -26,10 +31,10 @@
 #include <unistd.h>
 
 #include "probe.h"
+#include "../kernel/owner.h"
 
 #define DAMON_ADMIN "kernel/mm/damon/admin"
 #define KDAMONDS DAMON_ADMIN "/kdamonds"
-#define NOT_IMPLEMENTED "the kernel backend is not implemented in this version"
 
 /* Values read from sysfs are short ("on", a pid, "vaddr fvaddr paddr"). */
 #define VAL_MAX 128
@@ -259,15 +264,37 @@ struct kd_seen {
 	int avail_rc;            /* length, or -errno; -ENODEV: no context dir */
 	char avail[VAL_MAX];
 	unsigned int nr_dirs;
+	/* kdamonds with a libdamon record: a live owner, or a dead one */
+	unsigned int nr_live, nr_orphan;
+	unsigned long live_idx, orphan_idx;
+	pid_t live_owner, orphan_owner;
 };
 
 static void read_kd(int kds, const char *name, unsigned long idx, struct kd_seen *s,
-		    bool privileged)
+		    bool privileged, const struct dm_probe_in *in)
 {
 	char path[64], val[VAL_MAX], q[SHOW_MAX + 4], detail[64];
+	struct dm_owner_rec rec;
 	unsigned long pid;
 	enum kd_state st;
 	int n;
+
+	switch (dm_owner_read(in->run_dir, in->proc_root, idx, &rec)) {
+	case DM_OWNER_ALIVE:
+		if (!s->nr_live++ || idx < s->live_idx) {
+			s->live_idx = idx;
+			s->live_owner = rec.owner;
+		}
+		return;
+	case DM_OWNER_ORPHAN:
+		if (!s->nr_orphan++ || idx < s->orphan_idx) {
+			s->orphan_idx = idx;
+			s->orphan_owner = rec.owner;
+		}
+		return;
+	default:
+		break; /* no record (or a broken one): not libdamon's */
+	}
 
 	snprintf(path, sizeof(path), "%s/state", name);
 	n = read_small(kds, path, val, sizeof(val));
@@ -336,7 +363,8 @@ static void read_avail(int kds, const char *name, struct kd_seen *s)
 	closedir(d);
 }
 
-static void probe_kdamonds(int root, bool privileged, struct kd_seen *s, struct clauses *c)
+static void probe_kdamonds(int root, bool privileged, struct kd_seen *s, struct clauses *c,
+			   const struct dm_probe_in *in)
 {
 	struct dirent *de;
 	unsigned long idx;
@@ -362,22 +390,38 @@ static void probe_kdamonds(int root, bool privileged, struct kd_seen *s, struct 
 		if (fstatat(dirfd(d), de->d_name, &st, 0) < 0 || !S_ISDIR(st.st_mode))
 			continue;
 		s->nr_dirs++;
-		read_kd(dirfd(d), de->d_name, idx, s, privileged);
+		read_kd(dirfd(d), de->d_name, idx, s, privileged, in);
 		read_avail(dirfd(d), de->d_name, s);
 	}
 	closedir(d);
 }
 
 /*
- * libdamon records nothing of its own yet, so every kdamond directory belongs
- * to someone else. Name the one that matters most: a running one (nr_kdamonds
- * cannot change), then one in an unknown state, then a stopped one (writing
- * nr_kdamonds would erase its configuration).
+ * A kdamond without libdamon's record belongs to someone else. Name the one
+ * that matters most: a running one (nr_kdamonds cannot change), then one in
+ * an unknown state, then a stopped one (writing nr_kdamonds would erase its
+ * configuration). libdamon's own: a live owner holds DAMON; a dead owner's
+ * kdamond is reclaimed by the next start.
  */
 static void say_kdamonds(const struct kd_seen *s, struct clauses *c)
 {
 	unsigned int more = s->nr_dirs - 1;
 	char tail[48] = "";
+
+	if (s->nr_live) {
+		add(c, true,
+		    "kdamond %lu belongs to libdamon process %d, which is still running; stop "
+		    "its context or use another backend",
+		    s->live_idx, (int)s->live_owner);
+		brief(c, "kdamond %lu is libdamon process %d's", s->live_idx, (int)s->live_owner);
+	}
+	if (s->nr_orphan) {
+		add(c, false,
+		    "kdamond %lu was left by libdamon process %d, which is gone; starting "
+		    "reclaims it",
+		    s->orphan_idx, (int)s->orphan_owner);
+		brief(c, "kdamond %lu is an orphan of libdamon's", s->orphan_idx);
+	}
 
 	if (more)
 		snprintf(tail, sizeof(tail), " (%u kdamond directories in all)", s->nr_dirs);
@@ -476,7 +520,6 @@ static void say_avail(const struct kd_seen *s, const char *want, bool privileged
  */
 static void compose(const struct clauses *c, char *reason, size_t sz)
 {
-	static const char last[] = "; " NOT_IMPLEMENTED;
 	const char *full[NR_CLAUSES + 1], *terse[NR_CLAUSES + 1];
 	bool block[NR_CLAUSES + 1];
 	unsigned int nr = 0, pass, i, j;
@@ -504,8 +547,7 @@ static void compose(const struct clauses *c, char *reason, size_t sz)
 		}
 	}
 
-	/* keep room for the last clause unless the buffer is too small to matter */
-	room = sz > sizeof(last) + 32 ? sz - (sizeof(last) - 1) : sz;
+	room = sz;
 	len = (size_t)snprintf(reason, room, "kernel: ");
 	if (len >= room)
 		len = room - 1;
@@ -528,10 +570,7 @@ static void compose(const struct clauses *c, char *reason, size_t sz)
 		len += (size_t)snprintf(reason + len, room - len, "%s%s", sep, pick);
 		first = false;
 	}
-	if (len + sizeof(last) <= sz)
-		memcpy(reason + len, last, sizeof(last));
-	else
-		reason[len] = '\0';
+	reason[len] = '\0';
 }
 
 bool dm_kernel_probe(const struct dm_probe_in *in, char *reason, size_t reason_sz)
@@ -549,16 +588,15 @@ bool dm_kernel_probe(const struct dm_probe_in *in, char *reason, size_t reason_s
 	root = open(sysfs_root, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (root < 0) {
 		if (reason && reason_sz)
-			snprintf(reason, reason_sz, "kernel: %s cannot be opened (%s); %s",
-				 sysfs_root, strerror(errno), NOT_IMPLEMENTED);
+			snprintf(reason, reason_sz, "kernel: %s cannot be opened (%s)",
+				 sysfs_root, strerror(errno));
 		return false;
 	}
 	if (fstatat(root, "kernel/mm/damon", &st, 0) < 0 || !S_ISDIR(st.st_mode)) {
 		if (reason && reason_sz)
 			snprintf(reason, reason_sz,
 				 "kernel: this kernel has no DAMON sysfs interface "
-				 "(CONFIG_DAMON_SYSFS); %s",
-				 NOT_IMPLEMENTED);
+				 "(CONFIG_DAMON_SYSFS)");
 		close(root);
 		return false;
 	}
@@ -566,8 +604,8 @@ bool dm_kernel_probe(const struct dm_probe_in *in, char *reason, size_t reason_s
 		if (reason && reason_sz)
 			snprintf(reason, reason_sz,
 				 "kernel: %s/kernel/mm/damon has no admin/kdamonds directory, so "
-				 "DAMON cannot be driven through sysfs; %s",
-				 sysfs_root, NOT_IMPLEMENTED);
+				 "DAMON cannot be driven through sysfs",
+				 sysfs_root);
 		close(root);
 		return false;
 	}
@@ -596,7 +634,7 @@ bool dm_kernel_probe(const struct dm_probe_in *in, char *reason, size_t reason_s
 	probe_modules(root, sysfs_root, privileged, &c);
 
 	/* 3. kdamonds of someone else, and avail_operations on the way */
-	probe_kdamonds(root, privileged, &s, &c);
+	probe_kdamonds(root, privileged, &s, &c, in);
 	say_kdamonds(&s, &c);
 
 	n = read_small(root, KDAMONDS "/nr_kdamonds", val, sizeof(val));
@@ -621,6 +659,5 @@ bool dm_kernel_probe(const struct dm_probe_in *in, char *reason, size_t reason_s
 
 	close(root);
 	compose(&c, reason, reason_sz);
-	/* Even with nothing in the way (c.nr_block == 0), this version cannot drive it. */
-	return false;
+	return c.nr_block == 0;
 }

@@ -20,6 +20,7 @@ struct dm_probe_in {
 	unsigned int nr_targets;
 	const char *sysfs_root; /* "/sys" unless a test says otherwise */
 	const char *proc_root;  /* "/proc" unless a test says otherwise */
+	const char *run_dir;    /* libdamon's records (lib/kernel/owner.h); NULL: default */
 };
 
 /* Judge one backend (KERNEL .. DAMON_BACKEND_MAX); fills every field of

@@ -36,27 +36,27 @@
 #include "kernel/kernel_int.h"
 
 #define VM_MARKER "/etc/libdamon-vm"
-#define KDS "/sys/kernel/mm/damon/admin/kdamonds"
-#define MIB (1024ull * 1024)
-#define WL_SIZE (512 * MIB)
-#define HOT_OFF (256 * MIB)
-#define HOT_SIZE (32 * MIB)
+#define KDS	  "/sys/kernel/mm/damon/admin/kdamonds"
+#define MIB	  (1024ull * 1024)
+#define WL_SIZE	  (512 * MIB)
+#define HOT_OFF	  (256 * MIB)
+#define HOT_SIZE  (32 * MIB)
 
 static int failures;
 static uint32_t snap_mode = DM_KSNAP_AUTO;
 
-#define FAIL(...)                                      \
-	do {                                           \
+#define FAIL(...)                                          \
+	do {                                               \
 		printf("kernel-test: FAIL: " __VA_ARGS__); \
-		putchar('\n');                         \
-		fflush(stdout);                        \
-		failures++;                            \
+		putchar('\n');                             \
+		fflush(stdout);                            \
+		failures++;                                \
 	} while (0)
-#define SAY(...)                                 \
-	do {                                     \
+#define SAY(...)                                     \
+	do {                                         \
 		printf("kernel-test: " __VA_ARGS__); \
-		putchar('\n');                   \
-		fflush(stdout);                  \
+		putchar('\n');                       \
+		fflush(stdout);                      \
 	} while (0)
 
 static uint64_t now_ms(void)
@@ -169,8 +169,11 @@ static void reap(pid_t pid)
 
 static struct dm_mon_attrs attrs(uint64_t sample, uint64_t aggr)
 {
-	struct dm_mon_attrs a = { .sample_us = sample, .aggr_us = aggr, .update_us = 1000000,
-				  .min_nr_regions = 10, .max_nr_regions = 1000 };
+	struct dm_mon_attrs a = {.sample_us = sample,
+				 .aggr_us = aggr,
+				 .update_us = 1000000,
+				 .min_nr_regions = 10,
+				 .max_nr_regions = 1000};
 	return a;
 }
 
@@ -192,18 +195,14 @@ static int drive(struct dm_kernel *k, struct dm_publisher *pub, uint64_t ms,
 		if (s && s->info.seq != last_seq) {
 			last_seq = s->info.seq;
 			snaps++;
-			for (uint32_t t = 0; t < s->nr_targets; t++) {
-				uint32_t n = s->targets[t].nr;
-
-				/* min_nr_regions bounds merging: the kernel
-				 * reaches it by splitting, within ~10
-				 * aggregations of the start */
-				if (n > a->max_nr_regions ||
-				    (snaps > 10 && n < a->min_nr_regions))
-					FAIL("snapshot %llu target %u: %u regions, bounds %u..%u",
-					     (unsigned long long)s->info.seq, t, n,
-					     a->min_nr_regions, a->max_nr_regions);
-			}
+			/* both bounds are the context's, over all targets;
+			 * min_nr_regions bounds merging: the kernel reaches
+			 * it by splitting, within ~10 aggregations */
+			if (s->nr_regions > a->max_nr_regions ||
+			    (snaps > 10 && s->nr_regions < a->min_nr_regions))
+				FAIL("snapshot %llu: %zu regions, bounds %u..%u",
+				     (unsigned long long)s->info.seq, s->nr_regions,
+				     a->min_nr_regions, a->max_nr_regions);
 		}
 		damon_snapshot_unref(s);
 		if (next > 20000)
@@ -216,8 +215,8 @@ static int drive(struct dm_kernel *k, struct dm_publisher *pub, uint64_t ms,
 }
 
 /* Size-weighted access_rate_bp inside and outside [lo, hi) within [base, base+len). */
-static void rates(struct damon_snapshot *s, uint32_t tpos, uint64_t base, uint64_t lo,
-		  uint64_t hi, double *hot, double *rest)
+static void rates(struct damon_snapshot *s, uint32_t tpos, uint64_t base, uint64_t lo, uint64_t hi,
+		  double *hot, double *rest)
 {
 	double hs = 0, hw = 0, rs = 0, rw = 0;
 	const struct dm_snap_target *t = &s->targets[tpos];
@@ -250,7 +249,7 @@ static void rates(struct damon_snapshot *s, uint32_t tpos, uint64_t base, uint64
 static struct dm_kernel_cfg base_cfg(struct dm_publisher *pub, const struct dm_kernel_target *t,
 				     size_t nt, struct dm_mon_attrs a)
 {
-	struct dm_kernel_cfg c = { 0 };
+	struct dm_kernel_cfg c = {0};
 
 	c.ops = DAMON_OPS_VADDR;
 	c.attrs = a;
@@ -271,11 +270,11 @@ static bool has(const char *msg, const char *what)
 static void test_hot_cold_commit_exit(void)
 {
 	struct dm_publisher pub;
-	struct dm_err err = { 0 };
+	struct dm_err err = {0};
 	struct dm_kernel *k = NULL;
-	struct dm_kernel_target t[2] = { { .id = 7 }, { .id = 9 } };
+	struct dm_kernel_target t[2] = {{.id = 7}, {.id = 9}};
 	struct dm_mon_attrs a = attrs(5000, 100000);
-	struct dm_scheme sc = { 0 }, *scp = &sc;
+	struct dm_scheme sc = {0}, *scp = &sc;
 	struct damon_snapshot *s;
 	uint64_t addr, addr2;
 	unsigned int snaps = 0;
@@ -315,8 +314,8 @@ static void test_hot_cold_commit_exit(void)
 	}
 	rates(s, 0, addr, addr + HOT_OFF, addr + HOT_OFF + HOT_SIZE, &hot, &rest);
 	SAY("hot/cold: %u snapshots in 4 s; last: %zu regions, hot %.0f bp, rest %.0f bp "
-	    "(tried_regions read again %u times)", snaps, s->nr_regions, hot, rest,
-	    k->tried_retries);
+	    "(tried_regions read again %u times)",
+	    snaps, s->nr_regions, hot, rest, k->tried_retries);
 	if (!(hot >= 1000 && hot >= 5 * rest))
 		FAIL("hot access_rate_bp %.0f should be >= 1000 and >= 5x the rest (%.0f)", hot,
 		     rest);
@@ -362,9 +361,11 @@ static void test_hot_cold_commit_exit(void)
 			     s ? (unsigned long long)s->info.aggr_us : 0ull,
 			     s ? s->info.max_nr_accesses : 0, s ? s->nr_targets : 0);
 		else {
-			rates(s, 1, addr2, addr2 + HOT_OFF, addr2 + HOT_OFF + HOT_SIZE, &hot, &rest);
+			rates(s, 1, addr2, addr2 + HOT_OFF, addr2 + HOT_OFF + HOT_SIZE, &hot,
+			      &rest);
 			SAY("commit: %u snapshots in 3 s at 200 ms; target 2: hot %.0f bp, rest "
-			    "%.0f bp", snaps, hot, rest);
+			    "%.0f bp",
+			    snaps, hot, rest);
 			if (s->targets[1].id != 9 || !s->targets[1].nr)
 				FAIL("the added target: id %u with %u regions, want 9 with some",
 				     s->targets[1].id, s->targets[1].nr);
@@ -403,9 +404,9 @@ out:
 static void test_foreign(void)
 {
 	struct dm_publisher pub;
-	struct dm_err err = { 0 };
+	struct dm_err err = {0};
 	struct dm_kernel *k = NULL;
-	struct dm_kernel_target t = { .id = 1 };
+	struct dm_kernel_target t = {.id = 1};
 	uint64_t addr;
 	char val[64], pidtxt[16];
 	int rc;
@@ -470,9 +471,9 @@ static void test_foreign(void)
 static void test_orphan(void)
 {
 	struct dm_publisher pub;
-	struct dm_err err = { 0 };
+	struct dm_err err = {0};
 	struct dm_kernel *k = NULL;
-	struct dm_kernel_target t = { .id = 1 };
+	struct dm_kernel_target t = {.id = 1};
 	uint64_t addr;
 	int p[2];
 	char val[64];
@@ -534,9 +535,9 @@ static void test_paddr_fvaddr(void)
 {
 	for (int ops = DAMON_OPS_FVADDR; ops <= DAMON_OPS_PADDR; ops++) {
 		struct dm_publisher pub;
-		struct dm_err err = { 0 };
+		struct dm_err err = {0};
 		struct dm_kernel *k = NULL;
-		struct dm_kernel_target t = { .id = 3 };
+		struct dm_kernel_target t = {.id = 3};
 		struct dm_range rg;
 		struct dm_mon_attrs a = attrs(5000, 100000);
 		struct damon_snapshot *s;
@@ -562,8 +563,9 @@ static void test_paddr_fvaddr(void)
 			rc = drive(k, &pub, 2500, &a, &snaps, &err);
 			s = dm_publisher_get(&pub);
 			if (rc || !s || !s->nr_regions)
-				FAIL("%s: step %d %s; %u snapshots", ops == DAMON_OPS_PADDR ?
-				     "paddr" : "fvaddr", rc, err.msg, snaps);
+				FAIL("%s: step %d %s; %u snapshots",
+				     ops == DAMON_OPS_PADDR ? "paddr" : "fvaddr", rc, err.msg,
+				     snaps);
 			else
 				SAY("%s: %u snapshots, %zu regions, %llx..%llx",
 				    ops == DAMON_OPS_PADDR ? "paddr" : "fvaddr", snaps,
@@ -581,7 +583,8 @@ static void test_paddr_fvaddr(void)
 				SAY("fvaddr: hot %.0f bp, rest %.0f bp", hot, rest);
 				if (!(hot >= 1000 && hot >= 5 * rest))
 					FAIL("fvaddr hot %.0f bp should be >= 1000 and >= 5x the "
-					     "rest (%.0f)", hot, rest);
+					     "rest (%.0f)",
+					     hot, rest);
 			}
 			damon_snapshot_unref(s);
 		}
@@ -591,12 +594,96 @@ static void test_paddr_fvaddr(void)
 	}
 }
 
+/*
+ * The tracepoint stream and tried_regions agree: with a match-all stat
+ * scheme of the caller's, ask for tried_regions (kdamond fills them while
+ * applying schemes, right before it emits that aggregation's events), drain
+ * the stream at once, and compare its newest snapshot with the tried list.
+ */
+static void test_agree(void)
+{
+	struct dm_publisher pub;
+	struct dm_err err = {0};
+	struct dm_kernel *k = NULL;
+	struct dm_kernel_target t = {.id = 1};
+	struct dm_mon_attrs a = attrs(5000, 100000);
+	struct dm_scheme sc = {0}, *scp = &sc;
+	unsigned int same = 0, tries = 0;
+	uint64_t addr;
+
+	t.pid = spawn(&addr);
+	dm_publisher_init(&pub, NULL);
+	struct dm_kernel_cfg c = base_cfg(&pub, &t, 1, a);
+	sc.opts.sz = sizeof(sc.opts);
+	sc.opts.max_sz = UINT64_MAX;
+	sc.opts.max_nr_accesses = UINT32_MAX;
+	sc.opts.max_age = UINT32_MAX;
+	c.schemes = &scp;
+	c.nr_schemes = 1;
+	c.snapshots = DM_KSNAP_TRACE;
+	if (dm_kernel_open(&k, &c, &err)) {
+		FAIL("agree: open: %s", err.msg);
+		goto out;
+	}
+	drive(k, &pub, 1500, &a, NULL, &err);
+	for (tries = 0; tries < 8; tries++) {
+		char path[256], val[64];
+		struct damon_snapshot *s;
+		uint64_t next;
+		size_t n = 0, match = 0;
+
+		if (write_file(KDS "/0/state", "update_schemes_tried_regions")) {
+			FAIL("agree: update_schemes_tried_regions failed");
+			break;
+		}
+		dm_kernel_step(k, &next, &err);
+		s = dm_publisher_get(&pub);
+		if (!s)
+			continue;
+		for (;; n++) {
+			unsigned long long st, en, acc;
+
+			snprintf(path, sizeof(path),
+				 KDS "/0/contexts/0/schemes/0/tried_regions/%zu/start", n);
+			if (read_file(path, val, sizeof(val)))
+				break;
+			st = strtoull(val, NULL, 10);
+			snprintf(path, sizeof(path),
+				 KDS "/0/contexts/0/schemes/0/tried_regions/%zu/end", n);
+			read_file(path, val, sizeof(val));
+			en = strtoull(val, NULL, 10);
+			snprintf(path, sizeof(path),
+				 KDS "/0/contexts/0/schemes/0/tried_regions/%zu/nr_accesses", n);
+			read_file(path, val, sizeof(val));
+			acc = strtoull(val, NULL, 10);
+			if (n < s->nr_regions && s->regions[n].start == st &&
+			    s->regions[n].end == en && s->regions[n].nr_accesses == acc)
+				match++;
+		}
+		if (n && n == s->nr_regions && match == n)
+			same++;
+		else
+			SAY("agree: try %u: tried_regions %zu regions, stream %zu, %zu equal",
+			    tries, n, s->nr_regions, match);
+		damon_snapshot_unref(s);
+		usleep(150000);
+	}
+	SAY("agree: tracepoint snapshot == tried_regions in %u of %u tries", same, tries);
+	if (same < tries / 2)
+		FAIL("agree: the stream and tried_regions matched in %u of %u tries, want >= half",
+		     same, tries);
+out:
+	dm_kernel_close(k, false);
+	reap(t.pid);
+	dm_publisher_fini(&pub);
+}
+
 static void test_refused(const char *want)
 {
 	struct dm_publisher pub;
-	struct dm_err err = { 0 };
+	struct dm_err err = {0};
 	struct dm_kernel *k = NULL;
-	struct dm_kernel_target t = { .id = 1, .pid = getpid() };
+	struct dm_kernel_target t = {.id = 1, .pid = getpid()};
 	char val[64];
 	int rc;
 
@@ -611,6 +698,95 @@ static void test_refused(const char *want)
 	dm_publisher_fini(&pub);
 	if (!read_file(KDS "/nr_kdamonds", val, sizeof(val)) && strcmp(val, "0"))
 		FAIL("a refusal left nr_kdamonds at %s", val);
+}
+
+/* The public API on the kernel backend: AUTO picks it, snapshots, hotness, stats. */
+static void test_api(void)
+{
+	DAMON_OPTS(damon_ctx_opts, o, .min_nr_regions = 10, .max_nr_regions = 1000);
+	DAMOS_OPTS(so, .action = DAMOS_STAT);
+	struct damon_hotness h = {.sz = sizeof(h)}, hc = {.sz = sizeof(hc)};
+	struct damos_stats st = {.sz = sizeof(st)};
+	damon_target *t = NULL;
+	damon_snapshot *snap = NULL;
+	damon_ctx *ctx = NULL;
+	damos *sc = NULL;
+	uint64_t addr;
+	pid_t pid = spawn(&addr);
+	char val[32];
+	int rc;
+
+	if (damon_ctx_new(&ctx, &o) || damon_ctx_add_target(ctx, pid, &t) ||
+	    damon_ctx_add_scheme(ctx, &so, &sc)) {
+		FAIL("api: setting up a context: %s", ctx ? damon_ctx_errmsg(ctx) : "no context");
+		goto out;
+	}
+	rc = damon_ctx_start(ctx);
+	if (rc) {
+		FAIL("api: start %d: %s", rc, damon_ctx_errmsg(ctx));
+		goto out;
+	}
+	if (damon_ctx_backend(ctx) != DAMON_BACKEND_KERNEL)
+		FAIL("api: AUTO picked %s, want kernel",
+		     damon_backend_name(damon_ctx_backend(ctx)));
+	sleep(4);
+	rc = damon_ctx_snapshot(ctx, &snap);
+	if (rc)
+		FAIL("api: damon_ctx_snapshot %d: %s", rc, damon_ctx_errmsg(ctx));
+	damon_snapshot_unref(snap);
+	if (damon_target_hotness(t, addr + HOT_OFF, HOT_SIZE, &h) ||
+	    damon_target_hotness(t, addr, HOT_OFF, &hc))
+		FAIL("api: damon_target_hotness failed");
+	else
+		SAY("api: kernel backend, hotness hot %u bp, cold %u bp (seq %llu)",
+		    h.access_rate_bp, hc.access_rate_bp, (unsigned long long)h.snapshot_seq);
+	if (h.access_rate_bp < 1000 || h.access_rate_bp < 5 * hc.access_rate_bp)
+		FAIL("api: hot %u bp should be >= 1000 and >= 5x cold %u bp", h.access_rate_bp,
+		     hc.access_rate_bp);
+	damos_get_stats(sc, &st);
+	SAY("api: stats nr_tried %llu", (unsigned long long)st.nr_tried);
+	if (!st.nr_tried)
+		FAIL("api: the stat scheme's stats stayed 0");
+	rc = damon_ctx_stop(ctx);
+	if (rc)
+		FAIL("api: stop %d: %s", rc, damon_ctx_errmsg(ctx));
+	if (!read_file(KDS "/nr_kdamonds", val, sizeof(val)) && strcmp(val, "0"))
+		FAIL("api: after stop nr_kdamonds reads %s, want 0", val);
+out:
+	damon_ctx_unref(ctx);
+	reap(pid);
+}
+
+/* DAMON_STAT holds DAMON: explicit KERNEL fails with the sentence, AUTO falls back. */
+static void test_api_damon_stat(void)
+{
+	struct damon_backend_status bs = {.sz = sizeof(bs)};
+	damon_ctx *ctx = NULL;
+	DAMON_OPTS(damon_ctx_opts, o, .backend = DAMON_BACKEND_KERNEL);
+	int rc;
+
+	damon_ctx_new(&ctx, &o);
+	damon_ctx_add_target(ctx, 0, NULL);
+	rc = damon_ctx_start(ctx);
+	if (rc != -EOPNOTSUPP || !has(damon_ctx_errmsg(ctx), "DAMON_STAT is running"))
+		FAIL("api: explicit KERNEL with DAMON_STAT running: %d \"%s\"", rc,
+		     damon_ctx_errmsg(ctx));
+	else
+		SAY("api: explicit KERNEL refused: %s", damon_ctx_errmsg(ctx));
+	damon_ctx_unref(ctx);
+	ctx = NULL;
+	damon_ctx_new(&ctx, NULL);
+	damon_ctx_add_target(ctx, 0, NULL);
+	rc = damon_ctx_start(ctx);
+	damon_ctx_backend_status(ctx, DAMON_BACKEND_KERNEL, &bs);
+	if (rc || damon_ctx_backend(ctx) == DAMON_BACKEND_KERNEL ||
+	    !has(bs.reason, "DAMON_STAT is running"))
+		FAIL("api: AUTO with DAMON_STAT running: %d, backend %d, kernel said \"%s\"", rc,
+		     damon_ctx_backend(ctx), bs.reason);
+	else
+		SAY("api: AUTO fell back to %s; kernel: %s",
+		    damon_backend_name(damon_ctx_backend(ctx)), bs.reason);
+	damon_ctx_unref(ctx);
 }
 
 /* The public API's AUTO choice on a kernel without DAMON. */
@@ -645,23 +821,28 @@ int main(int argc, char **argv)
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (access(VM_MARKER, F_OK)) {
-		fprintf(stderr, "kernel-test: %s is missing: this is not the test VM, and this "
-				"program writes DAMON's sysfs; refusing to run\n",
+		fprintf(stderr,
+			"kernel-test: %s is missing: this is not the test VM, and this "
+			"program writes DAMON's sysfs; refusing to run\n",
 			VM_MARKER);
 		return 77;
 	}
 	for (int i = 2; i + 1 < argc; i++)
 		if (!strcmp(argv[i], "--snap"))
-			snap_mode = !strcmp(argv[i + 1], "trace")   ? DM_KSNAP_TRACE :
-				    !strcmp(argv[i + 1], "tried") ? DM_KSNAP_TRIED :
-								    DM_KSNAP_AUTO;
+			snap_mode = !strcmp(argv[i + 1], "trace")   ? DM_KSNAP_TRACE
+				    : !strcmp(argv[i + 1], "tried") ? DM_KSNAP_TRIED
+								    : DM_KSNAP_AUTO;
 	if (!strcmp(what, "run")) {
 		test_hot_cold_commit_exit();
 		test_foreign();
 		test_orphan();
 		test_paddr_fvaddr();
+		test_api();
+		if (snap_mode != DM_KSNAP_TRIED)
+			test_agree();
 	} else if (!strcmp(what, "damon-stat")) {
 		test_refused("DAMON_STAT is running");
+		test_api_damon_stat();
 	} else if (!strcmp(what, "no-damon")) {
 		test_refused("this kernel has no DAMON");
 		test_auto_no_damon();

@@ -1,0 +1,79 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later OR BSD-2-Clause */
+/*
+ * Inside the kernel backend: struct dm_kernel, shared by kernel.c (sysfs)
+ * and trace.c (the damon:damon_aggregated stream).
+ */
+#ifndef DAMON_KERNEL_KERNEL_INT_H
+#define DAMON_KERNEL_KERNEL_INT_H
+
+#include "kernel.h"
+#include "sysfs.h"
+
+struct dm_ktarget {
+	uint32_t id;
+	pid_t pid;
+	bool gone;
+};
+
+/* One region as read from the kernel, before it becomes a snapshot's. */
+struct dm_kreg {
+	uint64_t start, end;
+	uint32_t nr_accesses, age;
+	uint32_t tpos; /* the target's position in the kernel's list */
+	uint32_t pad;
+};
+
+/* Where the fields of a damon_aggregated record are (from its format file). */
+struct dm_kfield {
+	uint32_t off, size;
+};
+
+struct dm_kernel {
+	const struct dm_alloc *alloc;
+	struct dm_sysfs fs;
+	char *run_dir, *proc_root;
+	int lock_fd;
+	bool recorded, created;
+	unsigned int reclaimed;	    /* orphans turned off at open */
+	unsigned int tried_retries; /* tried_regions read again (regions vanished) */
+	uint32_t ops;
+	struct dm_mon_attrs attrs;
+	struct dm_ktarget *targets; /* in the kernel's order */
+	size_t nr_targets;
+	struct dm_scheme *const *schemes;
+	size_t nr_schemes; /* the caller's; the match-all one follows */
+	struct dm_publisher *pub;
+	pid_t kdamond_pid;
+	uint32_t path; /* enum dm_kernel_snap */
+	uint64_t seq, next_due_us, next_stats_us, next_state_us;
+	struct dm_kreg *regbuf;
+	size_t regcap;
+	uint32_t *idxbuf; /* tried_regions directory names */
+	size_t idxcap;
+
+	/* trace.c */
+	int trace_fd;
+	uint64_t trace_id;
+	void *ring;
+	size_t ring_sz;
+	struct dm_kfield f_target, f_nr_regions, f_start, f_end, f_nr_accesses, f_age;
+	size_t nr_pending;	/* regions of the aggregation being received */
+	uint32_t pending_tpos;	/* target position the stream is at */
+	uint32_t pending_left;	/* regions of that target still to come */
+	uint64_t lost;		/* records the ring dropped */
+	bool resync;		/* drop records until an aggregation starts */
+	uint64_t last_ev_ns;	/* CLOCK_MONOTONIC of the last event */
+	uint64_t last_agg_ns;	/* ... of the last event of the last published aggregation */
+	uint64_t agg_period_us; /* smoothed time between aggregations as kdamond keeps it */
+};
+
+int dm_kernel_regbuf(struct dm_kernel *k, size_t n);
+int dm_kernel_publish(struct dm_kernel *k, size_t n, struct dm_err *err);
+
+bool dm_ktrace_available(struct dm_kernel *k);
+int dm_ktrace_open(struct dm_kernel *k, struct dm_err *err);
+int dm_ktrace_read(struct dm_kernel *k, struct dm_err *err);
+void dm_ktrace_committed(struct dm_kernel *k);
+void dm_ktrace_close(struct dm_kernel *k);
+
+#endif
