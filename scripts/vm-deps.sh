@@ -2,13 +2,15 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later OR BSD-2-Clause
 #
 # Install, with apt, what the VM test harness (tests/vm/) needs on Debian 12
+# (the last line of PKGS builds its own kernel, tests/vm/build-kernel.sh)
 # or later. Idempotent: prints nothing and exits 0 when everything is there.
 # Run as root (or through sudo).
 set -eu
 
 # package -> a file that proves it is installed (checked with dpkg-query)
 PKGS="qemu-system-x86 busybox-static cpio zstd xz-utils gcc libc6-dev
-ca-certificates debian-archive-keyring gpgv"
+ca-certificates debian-archive-keyring gpgv
+make flex bison bc libelf-dev"
 
 missing=""
 for p in $PKGS; do

@@ -165,7 +165,15 @@ vm_kernel_packages() { # suite metapackage
 # archive cannot be reached) the last kernel fetched for NAME is used.
 vm_fetch_kernel() {
 	local name=$1 spec suite meta
-	spec=$(vm_kernel_spec "$name") || vm_die "unknown kernel '$name' (known: 6.1 6.12 7.2)"
+	case "$name" in
+	self | custom)
+		# The suite's own kernel (idle page tracking, DAMON built in):
+		# built from Debian's linux-source by build-kernel.sh, cached.
+		"$VM_DIR/build-kernel.sh" --print-dir
+		return $?
+		;;
+	esac
+	spec=$(vm_kernel_spec "$name") || vm_die "unknown kernel '$name' (known: 6.1 6.12 7.2 self)"
 	read -r suite meta <<<"$spec"
 	mkdir -p "$VM_CACHE/kernels" "$VM_CACHE/debs"
 	local current=$VM_CACHE/kernels/current-$suite-$meta

@@ -4,7 +4,7 @@
 # run-vm.sh — run statically linked programs inside a Debian kernel under
 # qemu (software emulation) and exit with the program's status.
 #
-#   run-vm.sh --kernel 6.1|6.12|7.2 [options] -- PROGRAM [ARGS...]
+#   run-vm.sh --kernel 6.1|6.12|7.2|self [options] -- PROGRAM [ARGS...]
 #
 # See README.md (same directory) for the options, the exit statuses and the
 # cache. In short: 0..255 the program's status (77 = skipped); 77 also when
@@ -15,8 +15,9 @@ set -u
 
 usage() {
 	cat >&2 <<'EOF'
-usage: run-vm.sh --kernel 6.1|6.12|7.2 [options] -- PROGRAM [ARGS...]
-  --kernel K        Debian kernel to boot (6.1 bookworm, 6.12 trixie, 7.2 sid)
+usage: run-vm.sh --kernel 6.1|6.12|7.2|self [options] -- PROGRAM [ARGS...]
+  --kernel K        Debian kernel to boot (6.1 bookworm, 6.12 trixie, 7.2 sid), or
+                    self: the suite's own (build-kernel.sh; idle page tracking)
   --numa            two NUMA nodes, node 1 without CPUs; numa_balancing off
   --zram [SIZE]     zram swap of SIZE (default 512M), modules from the kernel's packages
   --append ARGS     extra kernel command line (repeatable)
@@ -165,7 +166,8 @@ mod_cat() {
 	esac
 }
 if [ -n "$zram" ]; then
-	[ -d "$kdir/modules/kernel" ] || vm_die "kernel $kernel: no modules in $kdir"
+	grep -qs '^CONFIG_ZRAM=y' "$kdir/config" || [ -d "$kdir/modules/kernel" ] ||
+		vm_die "kernel $kernel: no modules in $kdir"
 	mkdir -p "$ov/test/modules"
 	: >"$work/modules"
 	if ! grep -qs '^CONFIG_ZRAM=y' "$kdir/config"; then
