@@ -449,6 +449,448 @@ static void test_schemes_stat(void)
 	run_close(&r);
 }
 
+/* ---- DAMOS engine: quotas, priorities, goals, watermarks, filters -------- */
+
+struct fake_env {
+	struct dm_scheme_env env;
+	uint32_t free_permil;
+	int free_fail;
+	uint64_t psi_total;
+	uint64_t applied_window;  /* bytes applied since the test reset it */
+	uint64_t nr_calls;
+	uint64_t last_start, last_end;
+	uint64_t *clock_us;       /* advanced by apply when ns_per_byte is set */
+	uint64_t ns_per_byte;
+};
+
+static int fe_free(void *arg, uint32_t *ret)
+{
+	struct fake_env *e = arg;
+
+	if (e->free_fail)
+		return -EIO;
+	*ret = e->free_permil;
+	return 0;
+}
+
+static int fe_psi(void *arg, uint64_t *ret)
+{
+	*ret = ((struct fake_env *)arg)->psi_total;
+	return 0;
+}
+
+static int64_t fe_apply(void *arg, const struct dm_scheme *s, const struct dm_scheme_target *t,
+			uint64_t start, uint64_t end, uint64_t *passed, struct dm_err *err)
+{
+	struct fake_env *e = arg;
+
+	e->nr_calls++;
+	e->applied_window += end - start;
+	e->last_start = start;
+	e->last_end = end;
+	*passed = end - start;
+	if (e->clock_us && e->ns_per_byte)
+		*e->clock_us += (end - start) * e->ns_per_byte / 1000;
+	return (int64_t)(end - start);
+}
+
+static uint64_t fe_now_ns(void *arg)
+{
+	struct fake_env *e = arg;
+
+	return e->clock_us ? *e->clock_us * 1000 : 0;
+}
+
+static void fake_env_init(struct fake_env *e)
+{
+	memset(e, 0, sizeof(*e));
+	e->env.free_mem_rate = fe_free;
+	e->env.psi_some_us = fe_psi;
+	e->env.apply = fe_apply;
+	e->env.now_ns = fe_now_ns;
+	e->env.arg = e;
+}
+
+static void new_scheme(struct dm_scheme *s, uint32_t action)
+{
+	memset(s, 0, sizeof(*s));
+	damos_opts_init(&s->opts);
+	s->opts.action = action;
+	dm_scheme_reset(s);
+}
+
+/* Bytes quota: whatever the regions, no reset interval gets more than the
+ * quota; the coldest regions (oldest, never accessed) go first. */
+static void test_schemes_quota_bytes(void)
+{
+	struct dm_scheme cold;
+	struct dm_scheme *v[1] = { &cold };
+	struct fake_env e;
+	struct run r;
+	uint64_t window_start, max_window = 0;
+	unsigned int windows = 0;
+
+	memset(&r, 0, sizeof(r));
+	fake_env_init(&e);
+	r.f.hot_start = BASE + 256 * MiB;
+	r.f.hot_end = BASE + 320 * MiB;
+	run_open(&r, 3, 10, 1000, 1 * GiB);
+	r.m.env = &e.env;
+	new_scheme(&cold, DAMOS_PAGEOUT);
+	cold.opts.max_nr_accesses = 0;
+	cold.opts.quota_bytes = 8 * MiB;
+	cold.opts.quota_reset_interval_ms = 1000; /* 10 aggregations */
+	cold.opts.weight_nr_accesses = 1;
+	cold.opts.weight_age = 1;
+	r.m.schemes = v;
+	r.m.nr_schemes = 1;
+	window_start = cold.quota.charged_from_us;
+	for (int i = 0; i < 100; i++) {
+		run_aggregations(&r, 1, NULL, NULL);
+		if (cold.quota.charged_from_us != window_start) {
+			/* a new reset interval began in this round: e.applied_window
+			 * holds the old one plus what this round applied */
+			window_start = cold.quota.charged_from_us;
+			windows++;
+			e.applied_window = cold.quota.charged_sz;
+		}
+		if (e.applied_window > max_window)
+			max_window = e.applied_window;
+		EXPECT(cold.quota.charged_sz <= 8 * MiB, "charged %llu within the quota",
+		       (unsigned long long)cold.quota.charged_sz);
+	}
+	EXPECT(max_window <= 8 * MiB, "at most 8 MiB per reset interval, got %llu",
+	       (unsigned long long)max_window);
+	EXPECT(windows >= 8, "quota windows rolled over: %u", windows);
+	EXPECT(cold.stats.sz_applied >= 8 * 8 * MiB, "kept applying: %llu",
+	       (unsigned long long)cold.stats.sz_applied);
+	EXPECT(cold.stats.qt_exceeds >= 8, "qt_exceeds counts exhausted windows: %llu",
+	       (unsigned long long)cold.stats.qt_exceeds);
+	EXPECT(cold.stats.sz_tried <= cold.stats.nr_snapshots * 8 * MiB + 8 * MiB,
+	       "tried no more than the quota allows");
+	r.m.schemes = NULL;
+	r.m.nr_schemes = 0;
+	run_close(&r);
+}
+
+/* Prioritization: of a cold old region and a cold young one, the quota
+ * goes to the older (colder) one first; for a hot action, the hottest. */
+static void test_schemes_priority(void)
+{
+	struct dm_region v[3] = {
+		{ .start = BASE, .end = BASE + 4 * MiB, .nr_accesses = 0, .age = 2 },
+		{ .start = BASE + 4 * MiB, .end = BASE + 8 * MiB, .nr_accesses = 0, .age = 200 },
+		{ .start = BASE + 8 * MiB, .end = BASE + 12 * MiB, .nr_accesses = 20, .age = 50 },
+	};
+	struct dm_regions rs = { 0 };
+	struct dm_scheme_target t = { 0, 1, &rs };
+	struct dm_scheme s;
+	struct fake_env e;
+	struct dm_scheme_round rd = { .now_us = 1000000, .aggr_us = 100000,
+				      .max_nr_accesses = 20 };
+
+	fake_env_init(&e);
+	rd.env = &e.env;
+	dm_regions_reserve(NULL, &rs, 8);
+	memcpy(rs.v, v, sizeof(v));
+	rs.n = 3;
+	new_scheme(&s, DAMOS_COLD);
+	s.opts.quota_bytes = 4 * MiB;
+	s.opts.quota_reset_interval_ms = 1000;
+	s.opts.weight_nr_accesses = 1;
+	s.opts.weight_age = 1;
+	EXPECT(dm_scheme_score(&s, &v[1], 20, 100000) > dm_scheme_score(&s, &v[0], 20, 100000),
+	       "older cold region scores colder (%u vs %u)", dm_scheme_score(&s, &v[1], 20, 100000),
+	       dm_scheme_score(&s, &v[0], 20, 100000));
+	dm_scheme_apply(&s, &t, 1, &rd);
+	EXPECT_EQ(e.nr_calls, 1);
+	EXPECT_EQ(e.last_start, BASE + 4 * MiB); /* the 200-interval-old one */
+	EXPECT_EQ(rs.v[1].age, 0);               /* acted on: age reset */
+	EXPECT_EQ(rs.v[0].age, 2);               /* left alone */
+	EXPECT_EQ(s.stats.sz_applied, 4 * MiB);
+
+	/* Hot side: collapse wants the hottest first. */
+	memcpy(rs.v, v, sizeof(v));
+	rs.n = 3;
+	fake_env_init(&e);
+	rd.env = &e.env;
+	new_scheme(&s, DAMOS_COLLAPSE);
+	s.opts.quota_bytes = 4 * MiB;
+	s.opts.quota_reset_interval_ms = 1000;
+	s.opts.weight_nr_accesses = 1;
+	dm_scheme_apply(&s, &t, 1, &rd);
+	EXPECT_EQ(e.last_start, BASE + 8 * MiB);
+
+	/* A region that does not fit the rest of the quota is cut to fit. */
+	memcpy(rs.v, v, sizeof(v));
+	rs.n = 3;
+	fake_env_init(&e);
+	rd.env = &e.env;
+	new_scheme(&s, DAMOS_PAGEOUT);
+	s.opts.quota_bytes = 6 * MiB;
+	s.opts.quota_reset_interval_ms = 1000;
+	s.opts.weight_age = 1;
+	dm_scheme_apply(&s, &t, 1, &rd);
+	EXPECT_EQ(s.stats.sz_applied, 6 * MiB);
+	EXPECT_EQ(rs.n, 4); /* one region split at the quota edge */
+	EXPECT_EQ(dm_regions_validate(&rs), 0);
+	dm_regions_free(NULL, &rs);
+}
+
+/* The kernel's feedback loop and a user_input goal moving the quota. */
+static void test_schemes_goals(void)
+{
+	struct dm_region v[1] = { { .start = BASE, .end = BASE + 1 * GiB } };
+	struct dm_regions rs = { 0 };
+	struct dm_scheme_target t = { 0, 1, &rs };
+	struct dm_goal g = { 0 };
+	struct dm_scheme s;
+	struct fake_env e;
+	struct dm_scheme_round rd = { .aggr_us = 100000, .max_nr_accesses = 20 };
+	uint64_t esz0, esz1, esz2;
+
+	EXPECT_EQ(dm_feed_loop_next(100000, 10000), 100000);  /* met: unchanged */
+	EXPECT_EQ(dm_feed_loop_next(100000, 5000), 150000);   /* half way: +50% */
+	EXPECT_EQ(dm_feed_loop_next(100000, 15000), 50000);   /* 150%: -50% */
+	EXPECT_EQ(dm_feed_loop_next(100000, 20000), 10000);   /* twice over: minimum */
+	dm_regions_reserve(NULL, &rs, 16);
+	memcpy(rs.v, v, sizeof(v));
+	rs.n = 1;
+
+	fake_env_init(&e);
+	rd.env = &e.env;
+	new_scheme(&s, DAMOS_PAGEOUT);
+	s.opts.quota_reset_interval_ms = 100;
+	g.opts.metric = DAMOS_GOAL_USER_INPUT;
+	g.opts.target_value = 1000;
+	g.opts.current_value = 100; /* far below the goal: grow */
+	s.goals = &g;
+	s.nr_goals = 1;
+	rd.now_us = 1000000;
+	dm_scheme_quota_adjust(&s, rd.now_us, rd.env);
+	esz0 = s.quota.esz;
+	for (int i = 1; i <= 10; i++) {
+		rd.now_us += 100000;
+		dm_scheme_apply(&s, &t, 1, &rd);
+	}
+	esz1 = s.quota.esz;
+	EXPECT(esz1 > esz0 * 50, "under-achieving goal raised the quota: %llu -> %llu",
+	       (unsigned long long)esz0, (unsigned long long)esz1);
+	g.opts.current_value = 1500; /* over-achieving: shrink */
+	for (int i = 1; i <= 3; i++) {
+		rd.now_us += 100000;
+		dm_scheme_apply(&s, &t, 1, &rd);
+	}
+	esz2 = s.quota.esz;
+	EXPECT(esz2 < esz1 / 4, "over-achieving goal lowered the quota: %llu -> %llu",
+	       (unsigned long long)esz1, (unsigned long long)esz2);
+	/* quota_bytes still caps what the goal asks for */
+	s.opts.quota_bytes = 1 * MiB;
+	g.opts.current_value = 0;
+	for (int i = 1; i <= 10; i++) {
+		rd.now_us += 100000;
+		dm_scheme_apply(&s, &t, 1, &rd);
+	}
+	EXPECT(s.quota.esz <= 1 * MiB, "capped by quota_bytes: %llu",
+	       (unsigned long long)s.quota.esz);
+
+	/* PSI goal: current is the stall time of the last reset interval. */
+	new_scheme(&s, DAMOS_PAGEOUT);
+	s.opts.quota_reset_interval_ms = 100;
+	memset(&g, 0, sizeof(g));
+	g.opts.metric = DAMOS_GOAL_SOME_MEM_PSI_US;
+	g.opts.target_value = 10000;
+	s.goals = &g;
+	s.nr_goals = 1;
+	e.psi_total = 5000000;
+	rd.now_us += 1000000;
+	dm_scheme_apply(&s, &t, 1, &rd);
+	e.psi_total += 2500; /* a quarter of the target: grow */
+	rd.now_us += 100000;
+	dm_scheme_apply(&s, &t, 1, &rd);
+	EXPECT_EQ(g.opts.current_value, 2500);
+	esz1 = s.quota.esz;
+	e.psi_total += 40000; /* 4x the target: minimum */
+	rd.now_us += 100000;
+	dm_scheme_apply(&s, &t, 1, &rd);
+	EXPECT(s.quota.esz < esz1, "PSI above target lowered the quota: %llu -> %llu",
+	       (unsigned long long)esz1, (unsigned long long)s.quota.esz);
+	dm_regions_free(NULL, &rs);
+}
+
+/* Time quota: the effective size follows the measured bytes per ms. */
+static void test_schemes_quota_time(void)
+{
+	struct dm_region v[1] = { { .start = BASE, .end = BASE + 1 * GiB } };
+	struct dm_regions rs = { 0 };
+	struct dm_scheme_target t = { 0, 1, &rs };
+	struct dm_scheme s;
+	struct fake_env e;
+	uint64_t clock = 1000000;
+	struct dm_scheme_round rd = { .aggr_us = 100000, .max_nr_accesses = 20 };
+
+	dm_regions_reserve(NULL, &rs, 64);
+	memcpy(rs.v, v, sizeof(v));
+	rs.n = 1;
+	fake_env_init(&e);
+	e.clock_us = &clock;
+	e.ns_per_byte = 1; /* 1 GB/s: 1 MB per ms */
+	rd.env = &e.env;
+	new_scheme(&s, DAMOS_PAGEOUT);
+	s.opts.quota_ms = 10;
+	s.opts.quota_reset_interval_ms = 1000;
+	for (int i = 0; i < 30; i++) {
+		rd.now_us = clock;
+		dm_scheme_apply(&s, &t, 1, &rd);
+		clock += 100000;
+	}
+	/* 10 ms at ~1 byte/ns: ~10 MB per reset interval */
+	EXPECT(s.quota.esz >= 9000000 && s.quota.esz <= 11000000, "esz %llu for 10 ms",
+	       (unsigned long long)s.quota.esz);
+	dm_regions_free(NULL, &rs);
+}
+
+/* Core filters: addr and target, first match decides, kernel default. */
+static void test_schemes_filters(void)
+{
+	struct dm_region a = { .start = BASE, .end = BASE + MiB };
+	struct dm_region b = { .start = BASE + 8 * MiB, .end = BASE + 9 * MiB };
+	struct damos_filter_opts f[2] = {
+		{ .type = DAMOS_FILTER_ADDR, .matching = 1, .allow = 0, .addr_start = BASE,
+		  .addr_end = BASE + 4 * MiB },
+		{ .type = DAMOS_FILTER_TARGET, .matching = 1, .allow = 1, .target_idx = 1 },
+	};
+	struct dm_scheme s;
+
+	new_scheme(&s, DAMOS_COLD);
+	s.filters = f;
+	s.nr_filters = 1;
+	EXPECT(!dm_scheme_core_filters_pass(&s, 0, &a), "reject filter rejects its range");
+	EXPECT(dm_scheme_core_filters_pass(&s, 0, &b), "the rest passes after a reject filter");
+	s.nr_filters = 2;
+	EXPECT(!dm_scheme_core_filters_pass(&s, 1, &a), "first filter decides");
+	EXPECT(dm_scheme_core_filters_pass(&s, 1, &b), "allow filter allows target 1");
+	EXPECT(!dm_scheme_core_filters_pass(&s, 0, &b),
+	       "after an allow filter, memory no filter is about is rejected");
+
+	/* A region across the filter's edge is split there, and only the part
+	 * inside the allowed range is acted on. */
+	{
+		struct dm_region v[1] = { { .start = BASE, .end = BASE + 8 * MiB } };
+		struct dm_regions rs = { 0 };
+		struct dm_scheme_target t = { 0, 1, &rs };
+		struct damos_filter_opts g = { .type = DAMOS_FILTER_ADDR, .matching = 1,
+					       .allow = 1, .addr_start = BASE + 2 * MiB,
+					       .addr_end = BASE + 5 * MiB };
+		struct fake_env e;
+		struct dm_scheme_round rd = { .now_us = 1000000, .aggr_us = 100000,
+					      .max_nr_accesses = 20 };
+
+		fake_env_init(&e);
+		rd.env = &e.env;
+		dm_regions_reserve(NULL, &rs, 8);
+		memcpy(rs.v, v, sizeof(v));
+		rs.n = 1;
+		new_scheme(&s, DAMOS_COLD);
+		s.filters = &g;
+		s.nr_filters = 1;
+		dm_scheme_apply(&s, &t, 1, &rd);
+		EXPECT_EQ(rs.n, 3);
+		EXPECT_EQ(e.nr_calls, 1);
+		EXPECT_EQ(e.last_start, BASE + 2 * MiB);
+		EXPECT_EQ(e.last_end, BASE + 5 * MiB);
+		EXPECT_EQ(s.stats.sz_applied, 3 * MiB);
+		dm_regions_free(NULL, &rs);
+	}
+}
+
+/* Watermarks: inactive schemes idle the monitor (no sampling at all), a
+ * watermark check wakes it. */
+static void test_schemes_watermarks(void)
+{
+	struct dm_scheme s;
+	struct dm_scheme *v[1] = { &s };
+	struct fake_env e;
+	struct run r;
+	uint64_t checked, snaps;
+
+	memset(&r, 0, sizeof(r));
+	fake_env_init(&e);
+	r.f.hot_start = BASE;
+	r.f.hot_end = BASE + 64 * MiB;
+	run_open(&r, 11, 10, 1000, 512 * MiB);
+	r.m.env = &e.env;
+	new_scheme(&s, DAMOS_PAGEOUT);
+	s.opts.wmarks_metric = DAMOS_WMARK_FREE_MEM_RATE;
+	s.opts.wmarks_interval_us = 500000;
+	s.opts.wmarks_high = 500;
+	s.opts.wmarks_mid = 400;
+	s.opts.wmarks_low = 50;
+	r.m.schemes = v;
+	r.m.nr_schemes = 1;
+	e.free_permil = 800; /* plenty free: above high, inactive */
+	checked = r.model.nr_checked;
+	snaps = r.m.seq;
+	for (int i = 0; i < 200; i++) {
+		uint64_t next = 0;
+
+		CU_ASSERT_EQUAL_FATAL(dm_monitor_step(&r.m, &next), 0);
+		r.f.now_us += next ? next : 1;
+	}
+	EXPECT(!s.wmark_active, "above high: inactive");
+	EXPECT(r.m.idle, "monitor idles");
+	EXPECT_EQ(r.model.nr_checked, checked); /* not one sample taken */
+	EXPECT_EQ(r.m.seq, snaps);
+	/* free memory falls between mid and high: stays inactive (hysteresis) */
+	e.free_permil = 450;
+	r.f.now_us += 1000000;
+	dm_monitor_step(&r.m, NULL);
+	EXPECT(!s.wmark_active, "between mid and high: still inactive");
+	/* below mid: active, sampling resumes, the scheme applies */
+	e.free_permil = 300;
+	r.f.now_us += 1000000;
+	run_aggregations(&r, 5, NULL, NULL);
+	EXPECT(s.wmark_active, "below mid: active");
+	EXPECT(r.model.nr_checked > checked, "sampling resumed");
+	EXPECT(s.stats.nr_snapshots > 0, "scheme ran: %llu", (unsigned long long)s.stats.nr_snapshots);
+	/* below low: deactivated again */
+	e.free_permil = 10;
+	r.f.now_us += 1000000;
+	dm_monitor_step(&r.m, NULL);
+	EXPECT(!s.wmark_active, "below low: inactive");
+	/* the metric cannot be read: inactive, with a sentence */
+	e.free_fail = 1;
+	e.free_permil = 300;
+	r.f.now_us += 1000000;
+	dm_monitor_step(&r.m, NULL);
+	EXPECT(!s.wmark_active && strstr(s.last_err.msg, "free memory") != NULL,
+	       "unreadable metric: inactive, said: \"%s\"", s.last_err.msg);
+	r.m.schemes = NULL;
+	r.m.nr_schemes = 0;
+	run_close(&r);
+}
+
+/* Samples a primitive could not check (huge pages under uffd_wp) keep the
+ * region's last nr_accesses, and its age grows. */
+static void test_unknown_samples(void)
+{
+	struct dm_region v[2] = {
+		{ .start = 0, .end = 2 * MiB, .nr_accesses = 0, .last_nr_accesses = 18,
+		  .nr_unknown = 20, .age = 4 },
+		{ .start = 2 * MiB, .end = 4 * MiB, .nr_accesses = 5, .last_nr_accesses = 8,
+		  .nr_unknown = 10, .age = 4 },
+	};
+	struct dm_regions rs = { v, 2, 2 };
+
+	dm_regions_settle_unknown(&rs, 20);
+	EXPECT_EQ(v[0].nr_accesses, 18); /* nothing known: last value */
+	EXPECT_EQ(v[0].unseen, 1);
+	EXPECT_EQ(v[1].nr_accesses, 9); /* 5 seen + 10 unknown samples at the last rate 8/20 */
+	EXPECT_EQ(v[1].unseen, 0);
+	dm_regions_update_age(&rs, 2);
+	EXPECT_EQ(v[0].age, 5); /* unchanged pattern: one year older */
+}
+
 static void test_budget(void)
 {
 	struct dm_budget b;
@@ -552,6 +994,13 @@ int main(void)
 	CU_add_test(s, "hot set found and followed", test_monitor_finds_hot);
 	CU_add_test(s, "reproducible with a seed", test_reproducible);
 	CU_add_test(s, "stat schemes count matches", test_schemes_stat);
+	CU_add_test(s, "schemes: bytes quota per reset interval", test_schemes_quota_bytes);
+	CU_add_test(s, "schemes: prioritization and quota edge", test_schemes_priority);
+	CU_add_test(s, "schemes: goals tune the quota", test_schemes_goals);
+	CU_add_test(s, "schemes: time quota", test_schemes_quota_time);
+	CU_add_test(s, "schemes: core filters", test_schemes_filters);
+	CU_add_test(s, "schemes: watermarks idle and wake the monitor", test_schemes_watermarks);
+	CU_add_test(s, "unknown samples keep the last pattern", test_unknown_samples);
 	CU_add_test(s, "overhead budget stretches and relaxes", test_budget);
 	CU_add_test(s, "target exit stops the monitor", test_target_exits);
 	CU_basic_set_mode(CU_BRM_VERBOSE);

@@ -76,6 +76,12 @@ static const char *damon_py_sentence(int err, const damon_ctx *ctx, const char *
 		return "unknown ops or backend, or a negative pid";
 	if (!strcmp(func, "damon_backend_from_name") && err == -EINVAL)
 		return "unknown backend name";
+	if (!strcmp(func, "damos_add_goal") && err == -EINVAL)
+		return "invalid goal: unknown metric or target_value 0";
+	if (!strcmp(func, "damos_set_goal_current") && err == -EINVAL)
+		return "no user_input goal of this scheme has that index";
+	if (!strcmp(func, "damos_add_filter") && err == -EINVAL)
+		return "invalid filter: unknown type, addr_start >= addr_end or min_sz > max_sz";
 	if (!strcmp(func, "damon_snapshot_region") && err == -ERANGE)
 		return "region index out of range";
 	return strerror(-err);
@@ -172,6 +178,7 @@ DAMON_OUT_STRUCT(damon_snapshot_info)
 DAMON_OUT_STRUCT(damon_backend_status)
 DAMON_OUT_STRUCT(damon_ctx_status)
 DAMON_OUT_STRUCT(damos_stats)
+DAMON_OUT_STRUCT(damos_quota_state)
 
 %typemap(in, numinputs=0) uint64_t *ret_next_us (uint64_t tmp = 0) {
 	$1 = &tmp;
@@ -225,6 +232,8 @@ DAMON_NOGIL(damon_probe)
 %ignore damon_free_fn;
 %ignore damon_hotness::reserved;
 %ignore damon_backend_status::reserved;
+/* A borrowed string the library copies: a memcg filter is for the C API. */
+%ignore damos_filter_opts::memcg_path;
 
 /* sz is set by the constructors and the out-parameter typemaps. */
 %immutable damon_ctx_opts::sz;
@@ -236,6 +245,9 @@ DAMON_NOGIL(damon_probe)
 %immutable damon_backend_status::sz;
 %immutable damon_ctx_status::sz;
 %immutable damos_stats::sz;
+%immutable damos_goal_opts::sz;
+%immutable damos_filter_opts::sz;
+%immutable damos_quota_state::sz;
 
 /* Input structs come with sz (and the unbounded maxima) set. */
 %extend damon_ctx_opts {
@@ -265,6 +277,27 @@ DAMON_NOGIL(damon_probe)
 
 		if (o)
 			damos_opts_init(o);
+		return o;
+	}
+}
+
+%extend damos_goal_opts {
+	damos_goal_opts()
+	{
+		struct damos_goal_opts *o = calloc(1, sizeof(*o));
+
+		if (o)
+			o->sz = sizeof(*o);
+		return o;
+	}
+}
+%extend damos_filter_opts {
+	damos_filter_opts()
+	{
+		struct damos_filter_opts *o = calloc(1, sizeof(*o));
+
+		if (o)
+			o->sz = sizeof(*o);
 		return o;
 	}
 }

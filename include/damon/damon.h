@@ -260,6 +260,45 @@ struct damos_stats {
 	uint64_t sz_ops_filter_passed, nr_snapshots;
 };
 
+/* Quota goal metrics (struct damos_goal_opts.metric), the kernel's. */
+enum damos_goal_metric {
+	DAMOS_GOAL_USER_INPUT = 0,         /* current value given by damos_set_goal_current() */
+	DAMOS_GOAL_SOME_MEM_PSI_US = 1,    /* "some" memory stall time per reset interval, us */
+	DAMOS_GOAL_NODE_MEM_USED_BP = 2,   /* node @nid's used memory, bp of its total */
+	DAMOS_GOAL_NODE_MEM_FREE_BP = 3,   /* node @nid's free memory, bp of its total */
+};
+
+/* A quota goal: the effective quota is tuned so that current reaches target. */
+struct damos_goal_opts {
+	size_t sz;
+	uint32_t metric;         /* enum damos_goal_metric */
+	uint32_t nid;            /* NUMA node of the node_mem_* metrics */
+	uint64_t target_value;   /* > 0, in the metric's unit */
+	uint64_t current_value;  /* user_input only: the first value */
+};
+
+/* Filter types (struct damos_filter_opts.type), the kernel's values. */
+enum damos_filter_type {
+	DAMOS_FILTER_ANON = 0,           /* anonymous pages (ops layer) */
+	DAMOS_FILTER_MEMCG = 1,          /* pages of a memory cgroup (kernel backend only) */
+	DAMOS_FILTER_YOUNG = 2,          /* recently accessed pages (kernel backend only) */
+	DAMOS_FILTER_HUGEPAGE_SIZE = 3,  /* pages of a folio size in [min_sz, max_sz] (ops) */
+	DAMOS_FILTER_UNMAPPED = 4,       /* pages mapped by no process (kernel backend only) */
+	DAMOS_FILTER_ADDR = 5,           /* [addr_start, addr_end) (core layer) */
+	DAMOS_FILTER_TARGET = 6,         /* the target at position target_idx (core layer) */
+};
+
+struct damos_filter_opts {
+	size_t sz;
+	uint32_t type;           /* enum damos_filter_type */
+	uint32_t matching;       /* 1: the filter is about memory of the type; 0: all other memory */
+	uint32_t allow;          /* 1: memory it is about passes; 0: it is rejected */
+	uint32_t target_idx;     /* DAMOS_FILTER_TARGET */
+	uint64_t addr_start, addr_end; /* DAMOS_FILTER_ADDR */
+	uint64_t min_sz, max_sz; /* DAMOS_FILTER_HUGEPAGE_SIZE, bytes */
+	const char *memcg_path;  /* DAMOS_FILTER_MEMCG (kernel backend), copied */
+};
+
 /* ------------------------------------------------------------------------ */
 /* Version                                                                  */
 /* ------------------------------------------------------------------------ */
@@ -586,16 +625,24 @@ int damon_target_hotness(damon_target *t, uint64_t addr, uint64_t len, struct da
 int damos_opts_init(struct damos_opts *opts);
 
 /**
- * damon_ctx_add_scheme() - add an operation scheme. This version executes
- * DAMOS_STAT on every user-space backend: regions matching the access
- * pattern are counted in the scheme's stats at each aggregation.
+ * damon_ctx_add_scheme() - add an operation scheme (kernel semantics:
+ * access pattern, apply interval, quotas with prioritization, goals,
+ * watermarks, filters, stats). User-space backends execute it in libdamon's
+ * core: madvise() for the calling process, process_madvise() for others
+ * (cold, pageout, willneed, collapse; needs CAP_SYS_NICE), libnuma for
+ * migrate_hot/migrate_cold; lru_prio/lru_deprio run on the kernel backend
+ * only. Whatever cannot run on the backend chosen fails here (explicit
+ * backend) or at damon_ctx_start() (AUTO) with -EOPNOTSUPP or -EPERM.
  * @ret: the borrowed scheme; may be NULL.
  *
  * Return: 0 or
- *  -EINVAL      NULL; bad sz; unknown action; min > max in the pattern;
- *               watermarks not high >= mid >= low.
- *  -EOPNOTSUPP  an action, quota or watermark this version does not execute
- *               yet (sentence in errmsg).
+ *  -EINVAL      NULL; bad sz; unknown action or flag; min > max in the
+ *               pattern; watermarks not high >= mid >= low.
+ *  -EOPNOTSUPP  the requested backend cannot execute this scheme: a
+ *               cold-side action (cold, pageout, nohugepage, migrate_cold,
+ *               lru_deprio) on a backend that sees writes only, without
+ *               DAMOS_F_ALLOW_WRITES_ONLY; lru_prio/lru_deprio off the
+ *               kernel backend (sentence in errmsg).
  *  -ECHILD, -ENOMEM.
  * Since: 0.1
  */
@@ -607,6 +654,67 @@ int damon_ctx_add_scheme(damon_ctx *ctx, const struct damos_opts *opts, damos **
  * Since: 0.1
  */
 int damos_get_stats(const damos *s, struct damos_stats *ret);
+
+/**
+ * damos_add_goal() - add a quota goal to a scheme. With goals the effective
+ * bytes quota is tuned by feedback at every quota reset interval: raised
+ * while the goals are under-achieved (current < target), lowered while
+ * over-achieved, as the kernel does (highest current/target ratio of all
+ * goals; quota_bytes and quota_ms still cap it).
+ * @opts: the goal; DAMOS_GOAL_USER_INPUT starts at opts->current_value.
+ *
+ * Return: the goal's index in the scheme (0, 1, ...) or
+ *  -EINVAL  NULL; bad sz; unknown metric; target_value 0.
+ *  -ECHILD, -ENOMEM.
+ * Since: 0.1
+ */
+int damos_add_goal(damos *s, const struct damos_goal_opts *opts);
+
+/**
+ * damos_set_goal_current() - feed the current value of a
+ * DAMOS_GOAL_USER_INPUT goal (e.g. a latency the application measured).
+ * Safe while the context runs; used at the next quota reset.
+ * @idx: what damos_add_goal() returned.
+ *
+ * Return: 0 or -EINVAL (NULL; no such goal; not a user_input goal), -ECHILD.
+ * Since: 0.1
+ */
+int damos_set_goal_current(damos *s, unsigned int idx, uint64_t current_value);
+
+/**
+ * damos_add_filter() - add a filter to a scheme. Filters of one layer are
+ * looked at in the order added; the first that is about a piece of memory
+ * decides (allow: it passes; else it is rejected). Memory no filter is about
+ * passes, unless the layer's last filter allows (then it is rejected), as
+ * in the kernel. Core layer: addr, target. Ops layer: anon and
+ * hugepage_size (user-space backends read /proc/PID/pagemap; hugepage sizes
+ * there are 4 KiB or PMD-sized), memcg, young, unmapped (kernel backend
+ * only: damon_ctx_start() fails with -EOPNOTSUPP on another backend).
+ *
+ * Return: 0 or
+ *  -EINVAL      NULL; bad sz; unknown type; addr_start >= addr_end;
+ *               min_sz > max_sz; memcg without memcg_path.
+ *  -ECHILD, -ENOMEM.
+ * Since: 0.1
+ */
+int damos_add_filter(damos *s, const struct damos_filter_opts *opts);
+
+struct damos_quota_state {
+	size_t sz;               /* caller: sizeof(struct damos_quota_state) */
+	uint64_t esz;            /* effective bytes quota of this reset interval */
+	uint64_t charged_sz;     /* charged in this reset interval */
+	uint32_t active;         /* 1: watermarks (if any) let the scheme run */
+	uint32_t min_score;      /* prioritization score threshold last used, 0..99 */
+};
+
+/**
+ * damos_get_quota() - the scheme's quota state: the effective bytes quota
+ * in force for the current reset interval (UINT64_MAX: unlimited), what
+ * was charged in it, and whether the watermarks keep the scheme active.
+ * Return: 0 or -EINVAL, -ECHILD.
+ * Since: 0.1
+ */
+int damos_get_quota(const damos *s, struct damos_quota_state *ret);
 
 #ifdef __cplusplus
 }

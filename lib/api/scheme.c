@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later OR BSD-2-Clause
-/* Public entry points for DAMOS schemes. */
+/* Public entry points for DAMOS schemes, and their executor on core backends. */
 #include <errno.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "../actions/actions.h"
 #include "internal.h"
 
 #define offsetofend(T, f) (offsetof(T, f) + sizeof(((T *)0)->f))
@@ -24,10 +26,120 @@ static const char *const action_names[] = {
 	"collapse", "migrate_hot", "migrate_cold", "lru_prio", "lru_deprio",
 };
 
+static bool writes_only(uint32_t sees)
+{
+	return !(sees & DAMON_SEES_READS);
+}
+
+/* What a backend cannot do with scheme @s; 0 or -errno with errmsg. @sees: 0
+ * when unknown yet. */
+static int check_on_backend(const damon_ctx *ctx, const struct dm_scheme *s, size_t idx,
+			    int backend, uint32_t sees)
+{
+	const char *name = action_names[s->opts.action];
+
+	if (sees && writes_only(sees) && dm_action_is_cold(s->opts.action) &&
+	    !(s->opts.flags & DAMOS_F_ALLOW_WRITES_ONLY))
+		return dm_ctx_fail(ctx, -EOPNOTSUPP, "scheme %zu: action \"%s\" acts on cold memory, "
+				   "but backend %s sees writes only, so memory that is only read "
+				   "looks cold; set DAMOS_F_ALLOW_WRITES_ONLY in its flags to accept "
+				   "that", idx, name, damon_backend_name(backend));
+	if (backend == DAMON_BACKEND_KERNEL)
+		return 0;
+	if (s->opts.action == DAMOS_LRU_PRIO || s->opts.action == DAMOS_LRU_DEPRIO)
+		return dm_ctx_fail(ctx, -EOPNOTSUPP, "scheme %zu: action \"%s\" reorders the "
+				   "kernel's LRU lists, which no system call can do: it runs on the "
+				   "kernel backend only, not on %s", idx, name,
+				   damon_backend_name(backend));
+	return 0;
+}
+
+int dm_ctx_schemes_check(damon_ctx *ctx, int backend, uint32_t sees)
+{
+	pid_t self = getpid();
+
+	for (size_t i = 0; i < ctx->nr_schemes; i++) {
+		const struct dm_scheme *s = &ctx->schemes[i]->sc;
+		struct dm_err err = { 0 };
+		int ret = check_on_backend(ctx, s, i, backend, sees);
+
+		if (ret)
+			return ret;
+		if (backend == DAMON_BACKEND_KERNEL)
+			continue;
+		ret = dm_action_filters_check(s->filters, s->nr_filters, &err);
+		if (ret)
+			return dm_ctx_fail(ctx, ret, "scheme %zu on %s: %s", i,
+					   damon_backend_name(backend), err.msg);
+		if (ctx->ops == DAMON_OPS_PADDR && s->opts.action != DAMOS_STAT)
+			return dm_ctx_fail(ctx, -EOPNOTSUPP, "scheme %zu: action \"%s\" on physical "
+					   "memory needs the kernel backend (user-space backends act "
+					   "through a process's virtual addresses)", i,
+					   action_names[s->opts.action]);
+		for (size_t t = 0; t < ctx->nr_targets && ctx->ops != DAMON_OPS_PADDR; t++) {
+			pid_t pid = ctx->targets[t]->mt.ot.pid;
+
+			ret = dm_action_check(s->opts.action, pid == self, pid, s->opts.target_nid,
+					      &err);
+			if (ret)
+				return dm_ctx_fail(ctx, ret, "scheme %zu: %s", i, err.msg);
+		}
+	}
+	return 0;
+}
+
+/* uffd_wp and friends: let go of a range before an action changes it. */
+static void release_range(void *arg, const struct dm_scheme_target *st, uint64_t start,
+			  uint64_t end)
+{
+	damon_ctx *ctx = arg;
+	struct dm_monitor *m = &ctx->mon;
+
+	if (!m->ops || !m->ops->release)
+		return;
+	for (size_t i = 0; i < m->nr_targets; i++)
+		if (m->targets[i]->id == st->idx && m->targets[i]->live)
+			m->ops->release(m->inst, &m->targets[i]->ot, start, end);
+}
+
+const struct dm_scheme_env *dm_ctx_schemes_env(damon_ctx *ctx)
+{
+	if (!ctx->act_env) {
+		ctx->act_env = dm_calloc(&ctx->alloc, 1, sizeof(*ctx->act_env));
+		if (!ctx->act_env)
+			return NULL; /* schemes then count but apply nothing */
+	} else {
+		dm_actions_env_fini(ctx->act_env);
+	}
+	dm_actions_env_init(ctx->act_env, ctx->proc_root, ctx->sysfs_root, &ctx->alloc);
+	ctx->act_env->release = release_range;
+	ctx->act_env->release_arg = ctx;
+	return &ctx->act_env->env;
+}
+
+void dm_ctx_schemes_stop(damon_ctx *ctx)
+{
+	if (!ctx->act_env)
+		return;
+	dm_actions_env_fini(ctx->act_env);
+	dm_free(&ctx->alloc, ctx->act_env);
+	ctx->act_env = NULL;
+}
+
+void dm_schemes_free(damon_ctx *ctx, struct damos *s)
+{
+	for (size_t i = 0; i < s->sc.nr_filters; i++)
+		dm_free(&ctx->alloc, (void *)s->sc.filters[i].memcg_path);
+	dm_free(&ctx->alloc, s->sc.filters);
+	dm_free(&ctx->alloc, s->sc.goals);
+	dm_free(&ctx->alloc, s);
+}
+
 _public_ int damon_ctx_add_scheme(damon_ctx *ctx, const struct damos_opts *opts, damos **ret)
 {
 	struct damos_opts o;
 	struct damos *s;
+	int err;
 
 	if (!ctx)
 		return -EINVAL;
@@ -52,12 +164,34 @@ _public_ int damon_ctx_add_scheme(damon_ctx *ctx, const struct damos_opts *opts,
 				   "(got %u, %u, %u)", o.wmarks_high, o.wmarks_mid, o.wmarks_low);
 	if (o.flags & ~(uint32_t)DAMOS_F_ALLOW_WRITES_ONLY)
 		return dm_ctx_fail(ctx, -EINVAL, "unknown scheme flags 0x%x", o.flags);
-	if (o.action != DAMOS_STAT)
-		return dm_ctx_fail(ctx, -EOPNOTSUPP, "action \"%s\" is not executed by this "
-				   "version; only \"stat\" is", action_names[o.action]);
-	if (o.wmarks_metric || o.quota_ms || o.quota_bytes)
-		return dm_ctx_fail(ctx, -EOPNOTSUPP, "quotas and watermarks are not executed by "
-				   "this version");
+	{
+		/* An explicit backend is judged now, the one in use on a running
+		 * context too (the scheme joins at the next commit); AUTO at
+		 * damon_ctx_start(). */
+		struct dm_scheme tmp = { .opts = o };
+		bool running = ctx->running && ctx->backend != DAMON_BACKEND_AUTO;
+		int b = running ? ctx->backend : (int)ctx->backend_req;
+		uint32_t sees = b == DAMON_BACKEND_UFFD_WP || b == DAMON_BACKEND_SOFT_DIRTY ?
+					DAMON_SEES_WRITES : 0;
+
+		if (running && ctx->mon_open && ctx->mon.ops)
+			sees = ctx->mon.ops->sees;
+		if (b != DAMON_BACKEND_AUTO && (!ctx->ops_override || running)) {
+			err = check_on_backend(ctx, &tmp, ctx->nr_schemes, b, sees);
+			if (err)
+				return err;
+		}
+		for (size_t i = 0; running && b != DAMON_BACKEND_KERNEL && i < ctx->nr_targets; i++) {
+			struct dm_err e = { 0 };
+			pid_t pid = ctx->targets[i]->mt.ot.pid;
+
+			if (ctx->ops == DAMON_OPS_PADDR)
+				break;
+			err = dm_action_check(o.action, pid == getpid(), pid, o.target_nid, &e);
+			if (err)
+				return dm_ctx_fail(ctx, err, "scheme %zu: %s", ctx->nr_schemes, e.msg);
+		}
+	}
 	if (ctx->nr_schemes == ctx->cap_schemes) {
 		size_t cap = ctx->cap_schemes ? ctx->cap_schemes * 2 : 4;
 		struct damos **v = dm_realloc(&ctx->alloc, ctx->schemes,
@@ -75,6 +209,7 @@ _public_ int damon_ctx_add_scheme(damon_ctx *ctx, const struct damos_opts *opts,
 	s->sc.opts = o;
 	s->sc.opts.sz = sizeof(o);
 	s->sc.stats.sz = sizeof(s->sc.stats);
+	dm_scheme_reset(&s->sc);
 	ctx->schemes[ctx->nr_schemes++] = s;
 	if (ret)
 		*ret = s;
@@ -95,4 +230,154 @@ _public_ int damos_get_stats(const damos *s, struct damos_stats *ret)
 	pthread_mutex_unlock(&s->ctx->runner.lock);
 	st.sz = sizeof(st);
 	return dm_copy_out(ret, &st, sizeof(st), offsetofend(struct damos_stats, nr_snapshots));
+}
+
+static void *grow(damon_ctx *ctx, void *v, size_t *cap, size_t n, size_t elem)
+{
+	size_t c = *cap ? *cap * 2 : 4;
+	void *p;
+
+	if (n < *cap)
+		return v;
+	p = dm_realloc(&ctx->alloc, v, *cap * elem, c * elem);
+	if (p)
+		*cap = c;
+	return p;
+}
+
+_public_ int damos_add_goal(damos *s, const struct damos_goal_opts *opts)
+{
+	struct damos_goal_opts o;
+	struct dm_goal *v;
+	damon_ctx *ctx;
+	int idx;
+
+	if (!s)
+		return -EINVAL;
+	ctx = s->ctx;
+	if (dm_ctx_forked(ctx))
+		return -ECHILD;
+	if (!opts || opts->sz < offsetofend(struct damos_goal_opts, current_value) ||
+	    !dm_opts_ok(opts, opts->sz, sizeof(o)))
+		return dm_ctx_fail(ctx, -EINVAL, "goal opts NULL or opts->sz wrong (use "
+				   "DAMON_OPTS(damos_goal_opts, ...))");
+	memset(&o, 0, sizeof(o));
+	memcpy(&o, opts, opts->sz < sizeof(o) ? opts->sz : sizeof(o));
+	o.sz = sizeof(o);
+	if (o.metric > DAMOS_GOAL_NODE_MEM_FREE_BP)
+		return dm_ctx_fail(ctx, -EINVAL, "unknown goal metric %u", o.metric);
+	if (!o.target_value)
+		return dm_ctx_fail(ctx, -EINVAL, "a goal needs target_value > 0");
+	pthread_mutex_lock(&ctx->runner.lock);
+	v = grow(ctx, s->sc.goals, &s->cap_goals, s->sc.nr_goals, sizeof(*v));
+	if (!v) {
+		pthread_mutex_unlock(&ctx->runner.lock);
+		return dm_ctx_fail(ctx, -ENOMEM, "out of memory adding a goal");
+	}
+	s->sc.goals = v;
+	memset(&v[s->sc.nr_goals], 0, sizeof(v[0]));
+	v[s->sc.nr_goals].opts = o;
+	idx = (int)s->sc.nr_goals++;
+	pthread_mutex_unlock(&ctx->runner.lock);
+	return idx;
+}
+
+_public_ int damos_set_goal_current(damos *s, unsigned int idx, uint64_t current_value)
+{
+	damon_ctx *ctx;
+
+	if (!s)
+		return -EINVAL;
+	ctx = s->ctx;
+	if (dm_ctx_forked(ctx))
+		return -ECHILD;
+	pthread_mutex_lock(&ctx->runner.lock);
+	if (idx >= s->sc.nr_goals || s->sc.goals[idx].opts.metric != DAMOS_GOAL_USER_INPUT) {
+		pthread_mutex_unlock(&ctx->runner.lock);
+		return dm_ctx_fail(ctx, -EINVAL, "goal %u is not a user_input goal of this scheme",
+				   idx);
+	}
+	s->sc.goals[idx].opts.current_value = current_value;
+	pthread_mutex_unlock(&ctx->runner.lock);
+	return 0;
+}
+
+_public_ int damos_add_filter(damos *s, const struct damos_filter_opts *opts)
+{
+	struct damos_filter_opts o;
+	struct damos_filter_opts *v;
+	damon_ctx *ctx;
+	char *path = NULL;
+
+	if (!s)
+		return -EINVAL;
+	ctx = s->ctx;
+	if (dm_ctx_forked(ctx))
+		return -ECHILD;
+	if (!opts || opts->sz < offsetofend(struct damos_filter_opts, memcg_path) ||
+	    !dm_opts_ok(opts, opts->sz, sizeof(o)))
+		return dm_ctx_fail(ctx, -EINVAL, "filter opts NULL or opts->sz wrong (use "
+				   "DAMON_OPTS(damos_filter_opts, ...))");
+	memset(&o, 0, sizeof(o));
+	memcpy(&o, opts, opts->sz < sizeof(o) ? opts->sz : sizeof(o));
+	o.sz = sizeof(o);
+	if (o.type > DAMOS_FILTER_TARGET)
+		return dm_ctx_fail(ctx, -EINVAL, "unknown filter type %u", o.type);
+	if (o.type == DAMOS_FILTER_ADDR && o.addr_start >= o.addr_end)
+		return dm_ctx_fail(ctx, -EINVAL, "addr filter: addr_start must be below addr_end");
+	if (o.type == DAMOS_FILTER_HUGEPAGE_SIZE && o.min_sz > o.max_sz)
+		return dm_ctx_fail(ctx, -EINVAL, "hugepage_size filter: min_sz above max_sz");
+	if (o.type == DAMOS_FILTER_MEMCG) {
+		size_t n;
+
+		if (!o.memcg_path || !*o.memcg_path)
+			return dm_ctx_fail(ctx, -EINVAL, "memcg filter needs memcg_path");
+		n = strlen(o.memcg_path) + 1;
+		path = dm_malloc(&ctx->alloc, n);
+		if (!path)
+			return dm_ctx_fail(ctx, -ENOMEM, "out of memory adding a filter");
+		memcpy(path, o.memcg_path, n);
+	}
+	o.memcg_path = path;
+	if (ctx->running && ctx->backend != DAMON_BACKEND_KERNEL) {
+		struct dm_err e = { 0 };
+		int r = dm_action_filters_check(&o, 1, &e);
+
+		if (r) {
+			dm_free(&ctx->alloc, path);
+			return dm_ctx_fail(ctx, r, "%s", e.msg);
+		}
+	}
+	o.matching = !!o.matching;
+	o.allow = !!o.allow;
+	pthread_mutex_lock(&ctx->runner.lock);
+	v = grow(ctx, s->sc.filters, &s->cap_filters, s->sc.nr_filters, sizeof(*v));
+	if (!v) {
+		pthread_mutex_unlock(&ctx->runner.lock);
+		dm_free(&ctx->alloc, path);
+		return dm_ctx_fail(ctx, -ENOMEM, "out of memory adding a filter");
+	}
+	s->sc.filters = v;
+	v[s->sc.nr_filters++] = o;
+	pthread_mutex_unlock(&ctx->runner.lock);
+	return 0;
+}
+
+_public_ int damos_get_quota(const damos *s, struct damos_quota_state *ret)
+{
+	struct damos_quota_state st;
+
+	if (!s || !ret)
+		return -EINVAL;
+	if (dm_ctx_forked(s->ctx))
+		return -ECHILD;
+	memset(&st, 0, sizeof(st));
+	st.sz = sizeof(st);
+	pthread_mutex_lock(&s->ctx->runner.lock);
+	st.esz = s->sc.quota.esz;
+	st.charged_sz = s->sc.quota.charged_sz;
+	st.active = s->sc.wmark_active;
+	st.min_score = s->sc.quota.min_score;
+	pthread_mutex_unlock(&s->ctx->runner.lock);
+	return dm_copy_out(ret, &st, sizeof(st), offsetofend(struct damos_quota_state, min_score));
 }

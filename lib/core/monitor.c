@@ -45,6 +45,7 @@ int dm_monitor_init(struct dm_monitor *m, const struct dm_mon_cfg *cfg, struct d
 	m->alloc = cfg->alloc;
 	m->pub = cfg->pub;
 	m->hooks = cfg->hooks;
+	m->env = cfg->env;
 	dm_rng_seed(&m->rng, cfg->seed);
 	return m->ops->open(&m->inst, &cfg->ops_cfg, err);
 }
@@ -175,7 +176,8 @@ int dm_monitor_start(struct dm_monitor *m, struct dm_err *err)
 	m->next_aggr_us = now + m->aggr_us;
 	m->next_update_us = now + m->attrs.update_us;
 	for (size_t i = 0; i < m->nr_schemes; i++)
-		m->schemes[i]->next_apply_us = 0;
+		dm_scheme_reset(m->schemes[i]);
+	m->idle = false;
 	m->samples_in_aggr = 0;
 	m->running = true;
 	return 0;
@@ -323,23 +325,89 @@ static void split(struct dm_monitor *m)
 	m->last_nr_regions = nr;
 }
 
+static void apply_schemes(struct dm_monitor *m, uint64_t now)
+{
+	struct dm_scheme_target small[8], *t = small;
+	struct dm_scheme_round rd = {
+		.now_us = now,
+		.aggr_us = m->aggr_us,
+		.max_nr_accesses = m->samples_in_aggr ? m->samples_in_aggr : 1,
+		.env = m->env,
+		.alloc = m->alloc,
+	};
+	size_t nt = 0;
+
+	if (!m->nr_schemes)
+		return;
+	if (m->nr_targets > sizeof(small) / sizeof(small[0])) {
+		t = dm_calloc(m->alloc, m->nr_targets, sizeof(*t));
+		if (!t) {
+			dm_err_set(&m->err, -ENOMEM, "out of memory applying schemes; a round "
+				   "was skipped");
+			return;
+		}
+	}
+	for (size_t i = 0; i < m->nr_targets; i++) {
+		if (!m->targets[i]->live)
+			continue;
+		t[nt].idx = m->targets[i]->id;
+		t[nt].pid = m->targets[i]->ot.pid;
+		t[nt].regions = &m->targets[i]->regions;
+		nt++;
+	}
+	for (size_t s = 0; s < m->nr_schemes; s++) {
+		struct dm_scheme *sc = m->schemes[s];
+
+		if (dm_scheme_wmark_wait(sc, now, m->env))
+			continue; /* deactivated by its watermarks */
+		if (!dm_scheme_due(sc, now, m->aggr_us))
+			continue;
+		dm_scheme_apply(sc, t, nt, &rd);
+		dm_scheme_count_round(sc);
+		if (sc->last_err.code) {
+			/* an action failed (EPERM, a target gone, ...): damon_ctx_status()
+			 * tells it */
+			m->err = sc->last_err;
+			dm_err_clear(&sc->last_err);
+		}
+	}
+	if (t != small)
+		dm_free(m->alloc, t);
+}
+
+/*
+ * kdamond_wait_activation(): when every scheme has watermarks and none is
+ * active, there is nothing to monitor for. Return: 0 to go on, else the
+ * microseconds until the next watermark check.
+ */
+static uint64_t wmarks_wait(struct dm_monitor *m, uint64_t now)
+{
+	uint64_t min_wait = UINT64_MAX;
+
+	if (!m->nr_schemes)
+		return 0;
+	for (size_t s = 0; s < m->nr_schemes; s++) {
+		uint64_t w = dm_scheme_wmark_wait(m->schemes[s], now, m->env);
+
+		if (!w)
+			return 0;
+		if (w < min_wait)
+			min_wait = w;
+	}
+	return min_wait;
+}
+
 static void aggregate(struct dm_monitor *m, uint64_t now)
 {
 	double stretch;
 
+	for (size_t i = 0; i < m->nr_targets; i++)
+		if (m->targets[i]->live)
+			dm_regions_settle_unknown(&m->targets[i]->regions,
+						  m->samples_in_aggr ? m->samples_in_aggr : 1);
 	merge(m);
 	publish(m, now);
-	for (size_t s = 0; s < m->nr_schemes; s++) {
-		struct dm_scheme *sc = m->schemes[s];
-
-		if (!dm_scheme_due(sc, now, m->aggr_us))
-			continue;
-		for (size_t i = 0; i < m->nr_targets; i++)
-			if (m->targets[i]->live)
-				dm_scheme_apply(sc, m->targets[i]->regions.v,
-						m->targets[i]->regions.n);
-		dm_scheme_count_round(sc);
-	}
+	apply_schemes(m, now);
 	for (size_t i = 0; i < m->nr_targets; i++)
 		if (m->targets[i]->live)
 			dm_regions_reset_aggregated(&m->targets[i]->regions);
@@ -398,6 +466,48 @@ int dm_monitor_step(struct dm_monitor *m, uint64_t *ret_next_us)
 			*ret_next_us = m->next_sample_us - now;
 		return 0;
 	}
+	{
+		uint64_t wait = wmarks_wait(m, now);
+
+		if (wait) {
+			/* Idle until a watermark check activates a scheme:
+			 * no sampling, no aggregation. */
+			m->idle = true;
+			if (now >= m->next_update_us) {
+				/* still notice a target that exits */
+				update_layouts(m);
+				m->next_update_us = now + m->attrs.update_us;
+				if (!any_live(m)) {
+					m->running = false;
+					if (!m->err.code)
+						dm_err_set(&m->err, -ESRCH, "every target exited");
+					m->err.code = -ESRCH;
+					return -ESRCH;
+				}
+			}
+			if (wait > m->attrs.update_us)
+				wait = m->attrs.update_us;
+			m->next_sample_us = now + wait;
+			if (ret_next_us)
+				*ret_next_us = wait;
+			return 0;
+		}
+		if (m->idle) {
+			/* Woken up: start a fresh aggregation interval. */
+			m->idle = false;
+			for (size_t i = 0; i < m->nr_targets; i++)
+				if (m->targets[i]->live) {
+					dm_regions_reset_aggregated(&m->targets[i]->regions);
+					prepare_target(m, m->targets[i]);
+				}
+			m->samples_in_aggr = 0;
+			m->next_aggr_us = now + m->aggr_us;
+			m->next_sample_us = now + m->sample_us;
+			if (ret_next_us)
+				*ret_next_us = m->sample_us;
+			return 0;
+		}
+	}
 
 	for (size_t i = 0; i < m->nr_targets; i++) {
 		struct dm_mon_target *t = m->targets[i];
@@ -415,8 +525,16 @@ int dm_monitor_step(struct dm_monitor *m, uint64_t *ret_next_us)
 		}
 		if (n < 0)
 			continue; /* nothing seen this time; the primitive said why */
-		for (size_t j = 0; j < t->regions.n; j++)
-			t->regions.v[j].nr_accesses += t->regions.v[j].accessed;
+		for (size_t j = 0; j < t->regions.n; j++) {
+			struct dm_region *r = &t->regions.v[j];
+
+			if (r->accessed == DM_ACCESS_UNKNOWN) {
+				if (r->nr_unknown < UINT16_MAX)
+					r->nr_unknown++;
+			} else {
+				r->nr_accesses += r->accessed;
+			}
+		}
 		caught += (uint64_t)n;
 	}
 	m->samples_in_aggr++;

@@ -74,6 +74,8 @@ struct dm_monitor {
 	const struct dm_alloc *alloc;
 	struct dm_publisher *pub;
 	struct dm_mon_hooks hooks;
+	const struct dm_scheme_env *env; /* metrics and actions for the schemes */
+	bool idle;                     /* every scheme deactivated by its watermarks */
 	struct dm_budget budget;
 	uint64_t next_sample_us, next_aggr_us, next_update_us;
 	uint32_t samples_in_aggr;     /* samples taken in this aggregation interval */
@@ -92,6 +94,7 @@ struct dm_mon_cfg {
 	const struct dm_alloc *alloc;
 	struct dm_publisher *pub;
 	struct dm_mon_hooks hooks;
+	const struct dm_scheme_env *env; /* NULL: schemes other than stat apply nothing */
 	uint64_t seed;
 };
 
@@ -106,6 +109,9 @@ int dm_monitor_add_target(struct dm_monitor *m, struct dm_mon_target *t, struct 
 int dm_monitor_start(struct dm_monitor *m, struct dm_err *err);
 
 /* Do what is due at the current time. @ret_next_us: time until more is due.
+ * When every scheme has watermarks and all of them are deactivated the
+ * monitor idles, as kdamond does: no sampling, only the watermark checks
+ * (@ret_next_us is then the time to the next check).
  * Return: 0, or -ESRCH when the last target went away (the monitor has
  * stopped itself; m->err says why), or -EALREADY when not running. */
 int dm_monitor_step(struct dm_monitor *m, uint64_t *ret_next_us);

@@ -175,6 +175,7 @@ static void merge_two(struct dm_region *l, const struct dm_region *r)
 	l->last_nr_accesses = (uint32_t)(((uint64_t)l->last_nr_accesses * sl +
 					  (uint64_t)r->last_nr_accesses * sr) / s);
 	l->age = (uint32_t)(((uint64_t)l->age * sl + (uint64_t)r->age * sr) / s);
+	l->unseen = l->unseen && r->unseen;
 	l->end = r->end;
 }
 
@@ -270,11 +271,62 @@ int dm_regions_split(const struct dm_alloc *a, struct dm_regions *rs, unsigned i
 	return 0;
 }
 
+void dm_regions_settle_unknown(struct dm_regions *rs, uint32_t nr_samples)
+{
+	for (size_t i = 0; i < rs->n; i++) {
+		struct dm_region *r = &rs->v[i];
+		uint32_t known;
+
+		if (!r->nr_unknown) {
+			r->unseen = 0;
+			continue;
+		}
+		known = nr_samples > r->nr_unknown ? nr_samples - r->nr_unknown : 0;
+		if (!known) {
+			r->nr_accesses = r->last_nr_accesses;
+			r->unseen = 1;
+		} else {
+			/* The samples that could not be checked count at the
+			 * region's last rate; the checked ones as they were.
+			 * (Scaling the checked ones up instead would let a small
+			 * hot part of a mostly unseen region make all of it hot.) */
+			r->nr_accesses += (uint32_t)(((uint64_t)r->last_nr_accesses * r->nr_unknown +
+						      nr_samples / 2) / nr_samples);
+			r->unseen = 0;
+		}
+		r->nr_unknown = 0;
+	}
+}
+
+int dm_regions_split_at(const struct dm_alloc *a, struct dm_regions *rs, size_t idx, uint64_t sz)
+{
+	struct dm_region *r;
+	int err;
+
+	if (idx >= rs->n || !sz || sz >= dm_region_size(&rs->v[idx]) || sz % DM_MIN_REGION)
+		return -EINVAL;
+	err = dm_regions_reserve(a, rs, rs->n + 1);
+	if (err)
+		return err;
+	memmove(&rs->v[idx + 2], &rs->v[idx + 1], (rs->n - idx - 1) * sizeof(rs->v[0]));
+	rs->n++;
+	r = &rs->v[idx];
+	rs->v[idx + 1] = *r;
+	rs->v[idx + 1].start = r->start + sz;
+	if (rs->v[idx + 1].sampling_addr < rs->v[idx + 1].start)
+		rs->v[idx + 1].sampling_addr = rs->v[idx + 1].start;
+	r->end = r->start + sz;
+	if (r->sampling_addr >= r->end)
+		r->sampling_addr = r->start;
+	return 0;
+}
+
 void dm_regions_reset_aggregated(struct dm_regions *rs)
 {
 	for (size_t i = 0; i < rs->n; i++) {
 		rs->v[i].last_nr_accesses = rs->v[i].nr_accesses;
 		rs->v[i].nr_accesses = 0;
+		rs->v[i].nr_unknown = 0;
 	}
 }
 

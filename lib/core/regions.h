@@ -60,6 +60,17 @@ size_t dm_regions_merge_to(struct dm_regions *rs, size_t max);
 int dm_regions_split(const struct dm_alloc *a, struct dm_regions *rs, unsigned int nr_pieces,
 		     struct dm_rng *rng);
 
+/* Before merging at the end of an aggregation of @nr_samples samples: in a
+ * region some of whose samples were DM_ACCESS_UNKNOWN, each such sample
+ * counts at the region's last rate (last_nr_accesses / @nr_samples); a
+ * region with no known sample keeps its last_nr_accesses (so its age
+ * grows) and is marked unseen. */
+void dm_regions_settle_unknown(struct dm_regions *rs, uint32_t nr_samples);
+
+/* Split region @idx at @sz bytes from its start (DAMOS quota edges): both
+ * pieces keep the counters. -EINVAL for a bad @idx/@sz, -ENOMEM. */
+int dm_regions_split_at(const struct dm_alloc *a, struct dm_regions *rs, size_t idx, uint64_t sz);
+
 /* End of an aggregation: last_nr_accesses = nr_accesses, nr_accesses = 0. */
 void dm_regions_reset_aggregated(struct dm_regions *rs);
 

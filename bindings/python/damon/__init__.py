@@ -39,8 +39,9 @@ from typing import NamedTuple as _NamedTuple
 from . import capi as _capi
 
 __all__ = [
-    "ACTIONS", "BACKENDS", "OPS", "WMARK_METRICS", "DAMOS_F_ALLOW_WRITES_ONLY",
-    "Attrs", "BackendStatus", "Context", "Hotness", "Region", "Scheme",
+    "ACTIONS", "BACKENDS", "FILTER_TYPES", "GOAL_METRICS", "OPS", "WMARK_METRICS",
+    "DAMOS_F_ALLOW_WRITES_ONLY",
+    "Attrs", "BackendStatus", "Context", "Hotness", "QuotaState", "Region", "Scheme",
     "SchemeStats", "Snapshot", "Status", "Target",
     "backend_name", "probe", "version",
 ]
@@ -60,6 +61,12 @@ ACTIONS = ("stat", "cold", "pageout", "willneed", "hugepage", "nohugepage", "col
 
 WMARK_METRICS = ("none", "free_mem_rate")
 """Names of enum damos_wmark_metric, by value."""
+
+GOAL_METRICS = ("user_input", "some_mem_psi_us", "node_mem_used_bp", "node_mem_free_bp")
+"""Names of enum damos_goal_metric, by value."""
+
+FILTER_TYPES = ("anon", "memcg", "young", "hugepage_size", "unmapped", "addr", "target")
+"""Names of enum damos_filter_type, by value (memcg needs the C API)."""
 
 DAMOS_F_ALLOW_WRITES_ONLY = _capi.DAMOS_F_ALLOW_WRITES_ONLY
 """Scheme flag: allow a cold-side action on a backend that sees writes only."""
@@ -124,6 +131,17 @@ class SchemeStats(_NamedTuple):
     qt_exceeds: int
     sz_ops_filter_passed: int
     nr_snapshots: int
+
+
+class QuotaState(_NamedTuple):
+    """A scheme's quota as in force (struct damos_quota_state): effective
+    bytes quota of this reset interval (2**64-1: unlimited), bytes charged
+    in it, whether the watermarks let the scheme run, the last minimum
+    prioritization score."""
+    esz: int
+    charged_sz: int
+    active: bool
+    min_score: int
 
 
 class Status(_NamedTuple):
@@ -318,6 +336,54 @@ class Scheme:
         return SchemeStats(st.nr_tried, st.sz_tried, st.nr_applied, st.sz_applied,
                            st.qt_exceeds, st.sz_ops_filter_passed, st.nr_snapshots)
 
+    @property
+    def quota(self):
+        """The quota in force: QuotaState (struct damos_quota_state)."""
+        with self._h.lock:
+            self._h.get()
+            q = _capi.damos_get_quota(self._ptr)
+        return QuotaState(q.esz, q.charged_sz, bool(q.active), q.min_score)
+
+    def add_goal(self, metric, target_value, *, current_value=0, nid=0):
+        """Add a quota goal (struct damos_goal_opts): metric is one of
+        GOAL_METRICS; the effective quota is tuned so that the metric's
+        current value reaches target_value. Returns the goal's index (for
+        set_goal_current())."""
+        g = _capi.damos_goal_opts()
+        g.metric = _enum("goal metric", GOAL_METRICS, metric)
+        g.target_value = _uint("target_value", target_value, 64)
+        g.current_value = _uint("current_value", current_value, 64)
+        g.nid = _uint("nid", nid, 32)
+        with self._h.lock:
+            self._h.get()
+            return _capi.damos_add_goal(self._ptr, g)
+
+    def set_goal_current(self, idx, current_value):
+        """Feed the current value of a "user_input" goal."""
+        with self._h.lock:
+            self._h.get()
+            _capi.damos_set_goal_current(self._ptr, _uint("idx", idx, 32),
+                                         _uint("current_value", current_value, 64))
+
+    def add_filter(self, type, *, matching=True, allow=False, target_idx=0, addr_start=0,
+                   addr_end=0, min_sz=0, max_sz=0):
+        """Add a filter (struct damos_filter_opts): type is one of
+        FILTER_TYPES; matching=True makes it about memory of the type,
+        False about all other memory; allow=True lets that memory pass,
+        False rejects it. The first filter about a piece of memory decides."""
+        f = _capi.damos_filter_opts()
+        f.type = _enum("filter type", FILTER_TYPES, type)
+        f.matching = int(bool(matching))
+        f.allow = int(bool(allow))
+        f.target_idx = _uint("target_idx", target_idx, 32)
+        f.addr_start = _uint("addr_start", addr_start, 64)
+        f.addr_end = _uint("addr_end", addr_end, 64)
+        f.min_sz = _uint("min_sz", min_sz, 64)
+        f.max_sz = _uint("max_sz", max_sz, 64)
+        with self._h.lock:
+            self._h.get()
+            _capi.damos_add_filter(self._ptr, f)
+
     def __repr__(self):
         return f"<damon.Scheme action={self.action!r}>"
 
@@ -502,13 +568,16 @@ class Context:
                    apply_interval_us=None, quota_ms=None, quota_bytes=None,
                    quota_reset_interval_ms=None, weight_sz=None, weight_nr_accesses=None,
                    weight_age=None, wmarks_metric=None, wmarks_interval_us=None,
-                   wmarks_high=None, wmarks_mid=None, wmarks_low=None, flags=None):
+                   wmarks_high=None, wmarks_mid=None, wmarks_low=None, flags=None,
+                   goals=(), filters=()):
         """Add an operation scheme (struct damos_opts; kernel meanings).
 
         action: one of ACTIONS. The access pattern (min/max_sz,
         min/max_nr_accesses, min/max_age) matches every region when left
         out: unset maxima are unbounded; max_nr_accesses=0 means "never
-        accessed". Returns a Scheme; its stats count what it matched.
+        accessed". goals and filters: dicts of Scheme.add_goal() and
+        Scheme.add_filter() arguments, added in order. Returns a Scheme;
+        its stats count what it matched and applied.
         """
         o = _capi.damos_opts()
         o.action = _enum("action", ACTIONS, action)
@@ -527,6 +596,10 @@ class Context:
             o.wmarks_metric = _enum("wmarks_metric", WMARK_METRICS, wmarks_metric)
         s = Scheme(self._h, self._call(_capi.damon_ctx_add_scheme, o), ACTIONS[o.action])
         self._schemes.append(s)
+        for g in goals:
+            s.add_goal(**g)
+        for f in filters:
+            s.add_filter(**f)
         return s
 
     @property
