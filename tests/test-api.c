@@ -853,8 +853,51 @@ static void test_add_scheme(void)
 	/* actions */
 	SCHEME_BAD(EINVAL, .action = DAMOS_LRU_DEPRIO + 1);
 	SCHEME_BAD(EINVAL, .action = UINT32_MAX);
-	for (uint32_t a = DAMOS_COLD; a <= DAMOS_LRU_DEPRIO; a++)
-		SCHEME_BAD(EOPNOTSUPP, .action = a, .flags = DAMOS_F_ALLOW_WRITES_ONLY);
+	SCHEME_BAD(EINVAL, .flags = 1u << 7);
+	EXPECT(sc == sentinel, "ret untouched on failure");
+	/* With AUTO every action is accepted here and judged at start. */
+	{
+		damon_ctx *actx = NULL;
+
+		EXPECT_OK(damon_ctx_new(&actx, NULL));
+		for (uint32_t a = DAMOS_STAT; a <= DAMOS_LRU_DEPRIO && actx; a++) {
+			DAMOS_OPTS(x, .action = a);
+
+			EXPECT_OK(damon_ctx_add_scheme(actx, &x, NULL));
+		}
+		damon_ctx_unref(actx);
+	}
+	/* An explicit writes-only backend refuses cold-side actions unless the
+	 * scheme opts in, and LRU sorting always. */
+	{
+		DAMON_OPTS(damon_ctx_opts, co, .backend = DAMON_BACKEND_UFFD_WP);
+		damon_ctx *wctx = NULL;
+		damon_ctx *keep = ctx;
+
+		EXPECT_OK(damon_ctx_new(&wctx, &co));
+		ctx = wctx;
+		for (uint32_t a = DAMOS_STAT; a <= DAMOS_LRU_DEPRIO; a++) {
+			bool cold = a == DAMOS_COLD || a == DAMOS_PAGEOUT || a == DAMOS_NOHUGEPAGE ||
+				    a == DAMOS_MIGRATE_COLD || a == DAMOS_LRU_DEPRIO;
+			bool lru = a == DAMOS_LRU_PRIO || a == DAMOS_LRU_DEPRIO;
+			DAMOS_OPTS(x, .action = a);
+
+			if (cold)
+				SCHEME_BAD(EOPNOTSUPP, .action = a);
+			if (lru)
+				SCHEME_BAD(EOPNOTSUPP, .action = a, .flags = DAMOS_F_ALLOW_WRITES_ONLY);
+			else if (cold) {
+				x.flags = DAMOS_F_ALLOW_WRITES_ONLY;
+				EXPECT_OK(damon_ctx_add_scheme(ctx, &x, NULL));
+			} else {
+				EXPECT_OK(damon_ctx_add_scheme(ctx, &x, NULL));
+			}
+		}
+		EXPECT(strstr(damon_ctx_errmsg(ctx), "kernel backend") != NULL,
+		       "lru sentence names the kernel backend: \"%s\"", damon_ctx_errmsg(ctx));
+		damon_ctx_unref(wctx);
+		ctx = keep;
+	}
 #undef SCHEME_BAD
 	EXPECT(sc == sentinel, "ret untouched on failure");
 

@@ -176,14 +176,18 @@ static void ctx_free(damon_ctx *ctx)
 		ctx->mon_open = false;
 	}
 	dm_runner_fini(&ctx->runner, forked);
+	/* In a child: close fds and free only, never touch the parent's kdamond. */
+	dm_kernel_close(ctx->kern, forked);
+	ctx->kern = NULL;
 	dm_publisher_fini(&ctx->pub);
 	for (size_t i = 0; i < ctx->nr_targets; i++) {
 		dm_free(&a, ctx->targets[i]->fixed);
 		dm_free(&a, ctx->targets[i]);
 	}
 	dm_free(&a, ctx->targets);
+	dm_ctx_schemes_stop(ctx);
 	for (size_t i = 0; i < ctx->nr_schemes; i++)
-		dm_free(&a, ctx->schemes[i]);
+		dm_schemes_free(ctx, ctx->schemes[i]);
 	dm_free(&a, ctx->schemes);
 	dm_free(&a, ctx->mon_schemes);
 	dm_free(&a, ctx->sysfs_root);
@@ -540,6 +544,10 @@ static const struct dm_ops *backend_ops(int backend)
 	switch (backend) {
 	case DAMON_BACKEND_UFFD_WP:
 		return &dm_ops_uffd_wp;
+	case DAMON_BACKEND_PAGE_IDLE:
+		return &dm_ops_page_idle;
+	case DAMON_BACKEND_SOFT_DIRTY:
+		return &dm_ops_soft_dirty;
 	default:
 		return NULL;
 	}
@@ -564,10 +572,36 @@ static void hook_target_gone(struct dm_monitor *m, struct dm_mon_target *t,
 		ctx->log_fn(ctx, DAMON_LOG_WARNING, why->msg, ctx->log_userdata);
 }
 
+static int kern_step(damon_ctx *ctx, uint64_t *next_us)
+{
+	struct dm_err err = { 0 };
+	uint64_t before = dm_kernel_nr_published(ctx->kern);
+	int ret = dm_kernel_step(ctx->kern, next_us, &err);
+	uint64_t n = dm_kernel_nr_published(ctx->kern) - before;
+
+	if (n) {
+		atomic_fetch_add_explicit(&ctx->nr_snapshots, n, memory_order_relaxed);
+		if (!ctx->runner.manual)
+			dm_runner_notify(&ctx->runner);
+	}
+	if (ret < 0) {
+		ctx->monitor_err = err;
+		if (ret == -ESRCH)
+			ctx->kern_ended = true;
+		if (ctx->log_fn)
+			ctx->log_fn(ctx, DAMON_LOG_ERR, err.msg, ctx->log_userdata);
+	}
+	return ret;
+}
+
 static int mon_step(void *arg, uint64_t *next_us)
 {
 	damon_ctx *ctx = arg;
-	int err = dm_monitor_step(&ctx->mon, next_us);
+	int err;
+
+	if (ctx->kern)
+		return kern_step(ctx, next_us);
+	err = dm_monitor_step(&ctx->mon, next_us);
 
 	if (err < 0) {
 		ctx->monitor_err = ctx->mon.err;
@@ -619,6 +653,95 @@ static uint64_t pick_seed(const damon_ctx *ctx)
 	return (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 32) ^ (uint64_t)getpid();
 }
 
+/* The kernel backend's view of the context; @kt has nr_targets slots. */
+static void kernel_cfg(damon_ctx *ctx, struct dm_kernel_cfg *cfg, struct dm_kernel_target *kt)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	for (size_t i = 0; i < ctx->nr_targets; i++) {
+		const struct damon_target *t = ctx->targets[i];
+
+		kt[i].id = t->mt.id;
+		kt[i].pid = t->mt.ot.pid;
+		kt[i].fixed = t->fixed;
+		kt[i].nr_fixed = t->nr_fixed;
+	}
+	cfg->sysfs_root = ctx->sysfs_root;
+	cfg->proc_root = ctx->proc_root;
+	cfg->ops = ctx->ops;
+	cfg->attrs = mon_attrs(ctx);
+	cfg->targets = kt;
+	cfg->nr_targets = ctx->nr_targets;
+	cfg->schemes = ctx->mon_schemes;
+	cfg->nr_schemes = ctx->nr_schemes;
+	cfg->pub = &ctx->pub;
+	cfg->alloc = &ctx->alloc;
+	cfg->seq_base = atomic_load(&ctx->nr_snapshots);
+}
+
+/* Start on the kernel backend. */
+static int kernel_start(damon_ctx *ctx, struct dm_err *err)
+{
+	struct dm_kernel_target *kt;
+	struct dm_kernel_cfg cfg;
+	int ret;
+
+	ret = sync_schemes(ctx);
+	if (ret)
+		return dm_err_set(err, ret, "out of memory passing schemes on");
+	kt = dm_calloc(&ctx->alloc, ctx->nr_targets, sizeof(*kt));
+	if (!kt)
+		return dm_err_set(err, -ENOMEM, "out of memory");
+	kernel_cfg(ctx, &cfg, kt);
+	ret = dm_kernel_open(&ctx->kern, &cfg, err);
+	dm_free(&ctx->alloc, kt);
+	if (ret)
+		return ret;
+	ctx->kern_ended = false;
+	memset(&ctx->monitor_err, 0, sizeof(ctx->monitor_err));
+	ctx->backend = DAMON_BACKEND_KERNEL;
+	if (ctx->runner.manual) {
+		dm_runner_arm(&ctx->runner, 1);
+	} else {
+		ret = dm_runner_start(&ctx->runner, mon_step, ctx);
+		if (ret) {
+			dm_kernel_close(ctx->kern, false);
+			ctx->kern = NULL;
+			return dm_err_set(err, ret, "could not start the monitoring thread: %s",
+					  strerror(-ret));
+		}
+	}
+	for (size_t i = 0; i < ctx->nr_targets; i++)
+		ctx->targets[i]->in_monitor = true;
+	ctx->running = true;
+	return 0;
+}
+
+/*
+ * The kernel could not be taken after all (the probe only reads: a lock, a
+ * race, the kernel's own EBUSY). AUTO keeps the sentence as the kernel's
+ * verdict and takes the next usable backend; -EOPNOTSUPP when there is none.
+ */
+static int kernel_fallback(damon_ctx *ctx, const struct dm_err *err)
+{
+	struct damon_backend_status *st = &ctx->status[DAMON_BACKEND_KERNEL];
+	static const int order[] = { DAMON_BACKEND_PAGE_IDLE, DAMON_BACKEND_UFFD_WP,
+				     DAMON_BACKEND_SOFT_DIRTY };
+
+	char msg[DM_CTX_ERRMSG_MAX];
+	size_t len;
+
+	st->usable = 0;
+	snprintf(st->reason, sizeof(st->reason), "%.*s", (int)sizeof(st->reason) - 1, err->msg);
+	for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++)
+		if (ctx->status[order[i]].usable)
+			return order[i];
+	len = (size_t)snprintf(msg, sizeof(msg), "no backend can monitor this here; %s", err->msg);
+	for (int i = 2; i <= DAMON_BACKEND_MAX && len < sizeof(msg); i++)
+		len += (size_t)snprintf(msg + len, sizeof(msg) - len, "; %s",
+					ctx->status[i].reason);
+	return dm_ctx_fail(ctx, -EOPNOTSUPP, "%s", msg);
+}
+
 _public_ int damon_ctx_start(damon_ctx *ctx)
 {
 	struct dm_mon_cfg cfg;
@@ -644,11 +767,25 @@ _public_ int damon_ctx_start(damon_ctx *ctx)
 		backend = choose_backend(ctx);
 		if (backend < 0)
 			return backend;
+		if (backend == DAMON_BACKEND_KERNEL) {
+			ret = kernel_start(ctx, &err);
+			if (!ret)
+				return 0;
+			if (ctx->backend_req != DAMON_BACKEND_AUTO)
+				return dm_ctx_fail_err(ctx, &err);
+			backend = kernel_fallback(ctx, &err);
+			if (backend < 0)
+				return backend;
+		}
 		cfg.ops = backend_ops(backend);
 		if (!cfg.ops)
 			return dm_ctx_fail(ctx, -EOPNOTSUPP, "%s: not implemented in this version",
 					   damon_backend_name(backend));
 	}
+	ret = dm_ctx_schemes_check(ctx, backend, cfg.ops->sees);
+	if (ret)
+		return ret;
+	cfg.env = dm_ctx_schemes_env(ctx);
 	cfg.attrs = mon_attrs(ctx);
 	cfg.backend = (uint32_t)backend;
 	cfg.ops_cfg.ops = ctx->ops;
@@ -703,6 +840,7 @@ fail:
 fail_quiet:
 	dm_monitor_fini(&ctx->mon);
 	ctx->mon_open = false;
+	dm_ctx_schemes_stop(ctx);
 	for (size_t i = 0; i < ctx->nr_targets; i++)
 		ctx->targets[i]->in_monitor = false;
 	return ret;
@@ -711,10 +849,15 @@ fail_quiet:
 static void ctx_stop(damon_ctx *ctx)
 {
 	dm_runner_stop(&ctx->runner);
+	if (ctx->kern) {
+		dm_kernel_close(ctx->kern, false);
+		ctx->kern = NULL;
+	}
 	if (ctx->mon_open) {
 		dm_monitor_fini(&ctx->mon);
 		ctx->mon_open = false;
 	}
+	dm_ctx_schemes_stop(ctx);
 	for (size_t i = 0; i < ctx->nr_targets; i++)
 		ctx->targets[i]->in_monitor = false;
 	ctx->running = false;
@@ -726,7 +869,7 @@ static bool monitor_ended(damon_ctx *ctx)
 	bool ended;
 
 	pthread_mutex_lock(&ctx->runner.lock);
-	ended = ctx->mon_open && !ctx->mon.running;
+	ended = ctx->kern ? ctx->kern_ended : ctx->mon_open && !ctx->mon.running;
 	pthread_mutex_unlock(&ctx->runner.lock);
 	return ended;
 }
@@ -745,6 +888,36 @@ _public_ int damon_ctx_stop(damon_ctx *ctx)
 	return 0;
 }
 
+static int kernel_commit(damon_ctx *ctx)
+{
+	struct dm_kernel_target *kt;
+	struct dm_kernel_cfg cfg;
+	struct dm_err err = { 0 };
+	int ret;
+
+	kt = dm_calloc(&ctx->alloc, ctx->nr_targets, sizeof(*kt));
+	if (!kt)
+		return dm_ctx_fail(ctx, -ENOMEM, "out of memory");
+	pthread_mutex_lock(&ctx->runner.lock);
+	ret = sync_schemes(ctx);
+	if (!ret) {
+		kernel_cfg(ctx, &cfg, kt);
+		ret = dm_kernel_commit(ctx->kern, &cfg, &err);
+	}
+	if (!ret)
+		for (size_t i = 0; i < ctx->nr_targets; i++)
+			ctx->targets[i]->in_monitor = true;
+	if (ctx->runner.manual)
+		dm_runner_arm(&ctx->runner, 1);
+	else
+		dm_runner_kick(&ctx->runner);
+	pthread_mutex_unlock(&ctx->runner.lock);
+	dm_free(&ctx->alloc, kt);
+	if (ret && err.code)
+		return dm_ctx_fail_err(ctx, &err);
+	return ret;
+}
+
 _public_ int damon_ctx_commit(damon_ctx *ctx)
 {
 	struct dm_mon_attrs a;
@@ -754,6 +927,8 @@ _public_ int damon_ctx_commit(damon_ctx *ctx)
 	CHECK_CTX(ctx);
 	if (!ctx->running || monitor_ended(ctx))
 		return dm_ctx_fail(ctx, -EALREADY, "the context is not running");
+	if (ctx->kern)
+		return kernel_commit(ctx);
 	a = mon_attrs(ctx);
 	pthread_mutex_lock(&ctx->runner.lock);
 	dm_monitor_set_attrs(&ctx->mon, &a);
@@ -787,7 +962,7 @@ _public_ int damon_ctx_step(damon_ctx *ctx, uint64_t *ret_next_us)
 	if (!ctx->runner.manual)
 		return dm_ctx_fail(ctx, -EINVAL, "the context has its own thread; "
 				   "damon_ctx_step() needs DAMON_CTX_MANUAL");
-	if (!ctx->running || !ctx->mon.running)
+	if (!ctx->running || (ctx->kern ? ctx->kern_ended : !ctx->mon.running))
 		return dm_ctx_fail(ctx, -EALREADY, "the context is not running%s%s",
 				   ctx->monitor_err.code ? ": " : "", ctx->monitor_err.msg);
 	pthread_mutex_lock(&ctx->runner.lock);
@@ -815,7 +990,8 @@ _public_ int damon_ctx_status(damon_ctx *ctx, struct damon_ctx_status *ret)
 	memset(&st, 0, sizeof(st));
 	st.sz = sizeof(st);
 	pthread_mutex_lock(&ctx->runner.lock);
-	st.running = ctx->running && ctx->mon_open && ctx->mon.running;
+	st.running = ctx->running &&
+		     (ctx->kern ? !ctx->kern_ended : ctx->mon_open && ctx->mon.running);
 	{
 		/* What ended the monitor, else what troubles it (out of memory
 		 * for a snapshot, a layout it could not read). */
@@ -826,7 +1002,11 @@ _public_ int damon_ctx_status(damon_ctx *ctx, struct damon_ctx_status *ret)
 		snprintf(st.message, sizeof(st.message), "%.*s", (int)sizeof(st.message) - 1,
 			 e->msg);
 	}
-	if (ctx->mon_open) {
+	if (ctx->kern) {
+		st.nr_targets = (uint32_t)dm_kernel_nr_live(ctx->kern);
+		st.sample_us = ctx->attrs.sample_us;
+		st.aggr_us = ctx->attrs.aggr_us;
+	} else if (ctx->mon_open) {
 		for (size_t i = 0; i < ctx->mon.nr_targets; i++)
 			st.nr_targets += ctx->mon.targets[i]->live;
 		st.sample_us = ctx->mon.sample_us;

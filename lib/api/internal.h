@@ -15,6 +15,7 @@
 #include "../core/monitor.h"
 #include "../core/schemes.h"
 #include "../core/snapshot.h"
+#include "../kernel/kernel.h"
 #include "../runner/runner.h"
 #include "../util/alloc.h"
 #include "../util/err.h"
@@ -33,6 +34,7 @@ struct damon_target {
 struct damos {
 	struct damon_ctx *ctx;
 	struct dm_scheme sc;
+	size_t cap_goals, cap_filters; /* sc.goals, sc.filters */
 };
 
 #define DM_ERRSLOTS 8
@@ -85,6 +87,10 @@ struct damon_ctx {
 	struct dm_scheme **mon_schemes; /* the monitor's copy of the scheme list */
 	atomic_ulong nr_snapshots;
 	struct dm_err monitor_err; /* protected by runner.lock */
+	struct dm_actions_env *act_env; /* DAMOS executor of a running core backend */
+	/* The kernel backend runs instead of mon (lib/kernel). */
+	struct dm_kernel *kern;
+	bool kern_ended;           /* the kdamond stopped by itself; protected by runner.lock */
 
 	pthread_mutex_t errlock;
 	struct dm_errslot errslots[DM_ERRSLOTS];
@@ -106,6 +112,15 @@ int dm_copy_out(void *dst, const void *src, size_t src_sz, size_t min_sz);
 /* Is an options struct of @user_sz bytes acceptable for one we know as
  * @known_sz bytes (unknown tail bytes must be zero)? */
 bool dm_opts_ok(const void *opts, size_t user_sz, size_t known_sz);
+
+/* DAMOS on a core backend (lib/api/scheme.c): can @backend run every
+ * scheme (-EOPNOTSUPP/-EPERM with errmsg), and the executor for the monitor
+ * (allocated into ctx->act_env; NULL for stat-only use). _stop frees it. */
+struct dm_actions_env;
+int dm_ctx_schemes_check(damon_ctx *ctx, int backend, uint32_t sees);
+const struct dm_scheme_env *dm_ctx_schemes_env(damon_ctx *ctx);
+void dm_ctx_schemes_stop(damon_ctx *ctx);
+void dm_schemes_free(damon_ctx *ctx, struct damos *s);
 
 /* White-box hooks (tests): run the context on @ops with @model and @clock. */
 void dm_ctx_set_ops_override(damon_ctx *ctx, const struct dm_ops *ops, void *model,

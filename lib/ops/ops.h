@@ -76,11 +76,21 @@ struct dm_ops {
 	 * (uffd_wp: a write fault on an armed page), measured by open(); 0 when
 	 * the application pays nothing. Used by the overhead budget. */
 	uint64_t (*app_cost_ns)(struct dm_ops_inst *inst);
+
+	/* Optional. A DAMOS action is about to change [@start, @end): undo what
+	 * sampling left there (uffd_wp: disarm the sample pages, whose
+	 * write-protect markers make MADV_COLLAPSE fail). The next prepare()
+	 * may arm again; a primitive that would split a huge page by arming
+	 * reports such samples as DM_ACCESS_UNKNOWN instead (see region.h). */
+	void (*release)(struct dm_ops_inst *inst, struct dm_ops_target *t, uint64_t start,
+			uint64_t end);
 };
 
 /* The ops sets built into this version. */
 extern const struct dm_ops dm_ops_uffd_wp;
 extern const struct dm_ops dm_ops_sim;
+extern const struct dm_ops dm_ops_page_idle;   /* page_idle.c */
+extern const struct dm_ops dm_ops_soft_dirty;  /* soft_dirty.c */
 
 /* Can the calling process use uffd_wp here? Tries userfaultfd with
  * UFFD_USER_MODE_ONLY + WP_ASYNC and PAGEMAP_SCAN on its own pagemap, leaving

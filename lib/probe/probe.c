@@ -6,6 +6,7 @@
  * itself is unavailable even where libdamon could not use it anyway.
  * Nothing here writes a file or starts anything.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -18,6 +19,8 @@
 
 #include "probe.h"
 #include "../ops/ops.h"
+#include "../ops/pagemap.h"
+#include "../util/proc.h"
 
 /* The order AUTO tries; fault is opt-in only (it installs a SIGSEGV handler). */
 static const int auto_order[] = {
@@ -69,9 +72,46 @@ static bool self_only(const struct dm_probe_in *in, char *buf, size_t sz, bool *
 	return true;
 }
 
+/* Is kernel DAMON sampling now (a kdamond "on", or a DAMON module enabled)?
+ * Writes its name into @who. Root-only files that cannot be read count as
+ * "not seen". */
+static bool kernel_damon_runs(const char *sysfs_root, char *who, size_t sz)
+{
+	static const char *const mods[] = { "damon_reclaim", "damon_lru_sort", "damon_stat" };
+	char path[320], val[8];
+	struct dirent *de;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "%s/kernel/mm/damon/admin/kdamonds", sysfs_root);
+	d = opendir(path);
+	while (d && (de = readdir(d))) {
+		if (de->d_name[0] < '0' || de->d_name[0] > '9')
+			continue;
+		snprintf(path, sizeof(path), "%s/kernel/mm/damon/admin/kdamonds/%.16s/state",
+			 sysfs_root, de->d_name);
+		if (dm_proc_read_file(path, val, sizeof(val)) > 0 && !strncmp(val, "on", 2)) {
+			snprintf(who, sz, "kdamond %.16s is on", de->d_name);
+			closedir(d);
+			return true;
+		}
+	}
+	if (d)
+		closedir(d);
+	for (size_t i = 0; i < sizeof(mods) / sizeof(mods[0]); i++) {
+		snprintf(path, sizeof(path), "%s/module/%s/parameters/enabled", sysfs_root,
+			 mods[i]);
+		if (dm_proc_read_file(path, val, sizeof(val)) > 0 && val[0] == 'Y') {
+			snprintf(who, sz, "%s is enabled", mods[i]);
+			return true;
+		}
+	}
+	return false;
+}
+
 static void judge_page_idle(const struct dm_probe_in *in, struct damon_backend_status *st)
 {
 	const char *sysfs_root = in->sysfs_root ? in->sysfs_root : "/sys";
+	const char *proc_root = in->proc_root ? in->proc_root : "/proc";
 	char path[256], text[384];
 	struct stat sb;
 	bool first = true;
@@ -93,12 +133,36 @@ static void judge_page_idle(const struct dm_probe_in *in, struct damon_backend_s
 		if (!dm_has_cap(CAP_SYS_ADMIN))
 			clause(st->reason, sizeof(st->reason), &first,
 			       "pagemap shows page frame numbers only with CAP_SYS_ADMIN");
-		if (first)
+		snprintf(path, sizeof(path), "%s/kpageflags", proc_root);
+		if (faccessat(AT_FDCWD, path, R_OK, AT_EACCESS) < 0) {
+			snprintf(text, sizeof(text), "this process cannot read %s (%s)",
+				 strlen(path) <= 48 ? path : "kpageflags", strerror(errno));
+			clause(st->reason, sizeof(st->reason), &first, text);
+		}
+		if (in->ops != DAMON_OPS_PADDR) {
+			dm_proc_path(path, sizeof(path), proc_root, in->self ? 0 : in->pid,
+				     "pagemap");
+			if (faccessat(AT_FDCWD, path, R_OK, AT_EACCESS) < 0) {
+				snprintf(text, sizeof(text), "this process cannot read %s (%s)",
+					 strlen(path) <= 48 ? path : "the target's pagemap",
+					 strerror(errno));
+				clause(st->reason, sizeof(st->reason), &first, text);
+			}
+		}
+		if (first) {
 			clause(st->reason, sizeof(st->reason), &first,
-			       "idle page tracking is there and this process may use it");
+			       "idle page tracking is there and this process may use it; sees reads "
+			       "and writes");
+			st->usable = 1;
+			if (kernel_damon_runs(sysfs_root, text, 64)) {
+				say(st->reason, sizeof(st->reason),
+				    "; but kernel DAMON is running (%s): it uses the same page flags, "
+				    "so each misses accesses the other harvested first",
+				    text);
+			}
+			return;
+		}
 	}
-	clause(st->reason, sizeof(st->reason), &first,
-	       "the page_idle backend is not implemented in this version");
 	st->usable = 0;
 }
 
@@ -135,16 +199,37 @@ static void judge_uffd_wp(const struct dm_probe_in *in, struct damon_backend_sta
 
 static void judge_soft_dirty(const struct dm_probe_in *in, struct damon_backend_status *st)
 {
+	struct dm_err err;
+	const char *msg;
+	int rc;
 	bool first = true;
 
 	st->sees = DAMON_SEES_WRITES;
 	st->usable = 0;
 	snprintf(st->reason, sizeof(st->reason), "soft_dirty: ");
-	if (in->ops == DAMON_OPS_PADDR)
+	if (in->ops == DAMON_OPS_PADDR) {
 		clause(st->reason, sizeof(st->reason), &first,
 		       "it monitors process memory only, not physical memory (paddr)");
+		return;
+	}
+	dm_err_clear(&err);
+	rc = dm_soft_dirty_probe(in->proc_root ? in->proc_root : "/proc", in->self ? 0 : in->pid,
+				 &err);
+	msg = err.msg;
+	if (!strncmp(msg, "soft_dirty: ", 12))
+		msg += 12;
+	if (rc < 0) {
+		if (msg[0])
+			clause(st->reason, sizeof(st->reason), &first, msg);
+		else
+			say(st->reason, sizeof(st->reason), "it cannot run here (%s)",
+			    strerror(-rc));
+		return;
+	}
 	clause(st->reason, sizeof(st->reason), &first,
-	       "the soft_dirty backend is not implemented in this version");
+	       "soft-dirty bits of the target's page tables (clear_refs at most once per "
+	       "aggregation interval); sees writes only");
+	st->usable = 1;
 }
 
 static void judge_fault(const struct dm_probe_in *in, struct damon_backend_status *st)
