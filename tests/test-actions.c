@@ -26,6 +26,8 @@
 
 #include <CUnit/Basic.h>
 
+#include "test-util.h"
+
 #include "actions/actions.h"
 #include "api/internal.h"
 #include "probe/probe.h"
@@ -33,25 +35,6 @@
 #define KiB 1024ULL
 #define MiB (1024 * KiB)
 #define HPAGE (2 * MiB)
-
-#define EXPECT_EQ(got, want)                                                                \
-	do {                                                                                \
-		long long g_ = (long long)(got), w_ = (long long)(want);                     \
-		if (g_ != w_)                                                               \
-			fprintf(stderr, "\n  %s:%d: %s: expected %lld, got %lld\n", __FILE__,     \
-				__LINE__, #got, w_, g_);                                            \
-		CU_ASSERT_EQUAL(g_, w_);                                                    \
-	} while (0)
-
-#define EXPECT(cond, ...)                                                                   \
-	do {                                                                                \
-		if (!(cond)) {                                                              \
-			fprintf(stderr, "\n  %s:%d: expected %s: ", __FILE__, __LINE__, #cond); \
-			fprintf(stderr, __VA_ARGS__);                                       \
-			fputc('\n', stderr);                                                \
-		}                                                                           \
-		CU_ASSERT(cond);                                                            \
-	} while (0)
 
 /* A 2 MiB-aligned anonymous mapping of @sz bytes (the spare head and tail
  * are unmapped again). */
@@ -702,24 +685,17 @@ static void test_scheme_writes_only_refusal(void)
 
 int main(void)
 {
-	CU_pSuite s;
-	unsigned int failures;
+	static const struct dm_test tests[] = {
+		{ "collapse own memory into THP", test_collapse_self },
+		{ "nohugepage, hugepage, cold on own memory", test_nohugepage_cold_self },
+		{ "pageout of a file mapping; anon filter", test_pageout_file },
+		{ "migrate (one node) and refusals", test_migrate_and_refusals },
+		{ "process_madvise on a child, with and without CAP_SYS_NICE", test_process_madvise_child },
+		{ "scheme: collapse a hot range under uffd_wp", test_scheme_collapse_live },
+		{ "scheme: watermarks and a user_input goal", test_scheme_watermarks_goal_live },
+		{ "scheme: writes-only refusal, filters refused", test_scheme_writes_only_refusal },
+		{ NULL, NULL },
+	};
 
-	if (CU_initialize_registry() != CUE_SUCCESS)
-		return 1;
-	s = CU_add_suite("actions", NULL, NULL);
-	CU_add_test(s, "collapse own memory into THP", test_collapse_self);
-	CU_add_test(s, "nohugepage, hugepage, cold on own memory", test_nohugepage_cold_self);
-	CU_add_test(s, "pageout of a file mapping; anon filter", test_pageout_file);
-	CU_add_test(s, "migrate (one node) and refusals", test_migrate_and_refusals);
-	CU_add_test(s, "process_madvise on a child, with and without CAP_SYS_NICE",
-		    test_process_madvise_child);
-	CU_add_test(s, "scheme: collapse a hot range under uffd_wp", test_scheme_collapse_live);
-	CU_add_test(s, "scheme: watermarks and a user_input goal", test_scheme_watermarks_goal_live);
-	CU_add_test(s, "scheme: writes-only refusal, filters refused", test_scheme_writes_only_refusal);
-	CU_basic_set_mode(CU_BRM_VERBOSE);
-	CU_basic_run_tests();
-	failures = CU_get_number_of_failures();
-	CU_cleanup_registry();
-	return failures ? 1 : 0;
+	return dm_test_run("actions", tests);
 }

@@ -25,6 +25,8 @@
 
 #include <CUnit/Basic.h>
 
+#include "test-util.h"
+
 #include <damon/damon.h>
 
 #define MiB	   (1024ULL * 1024)
@@ -33,27 +35,6 @@
 /* ------------------------------------------------------------------------ */
 /* helpers                                                                  */
 /* ------------------------------------------------------------------------ */
-
-#define EXPECT_EQ(got, want)                                                                  \
-	do {                                                                                  \
-		long long g_ = (long long)(got), w_ = (long long)(want);                      \
-		if (g_ != w_)                                                                 \
-			fprintf(stderr, "\n  %s:%d: %s: expected %lld, got %lld\n", __FILE__, \
-				__LINE__, #got, w_, g_);                                      \
-		CU_ASSERT_EQUAL(g_, w_);                                                      \
-	} while (0)
-
-/* @cond is evaluated once (it may have side effects). */
-#define EXPECT(cond, ...)                                                                       \
-	do {                                                                                    \
-		bool c_ = (cond);                                                               \
-		if (!c_) {                                                                      \
-			fprintf(stderr, "\n  %s:%d: expected %s: ", __FILE__, __LINE__, #cond); \
-			fprintf(stderr, __VA_ARGS__);                                           \
-			fputc('\n', stderr);                                                    \
-		}                                                                               \
-		CU_assertImplementation(c_, __LINE__, #cond, __FILE__, "", CU_FALSE);           \
-	} while (0)
 
 /* @call must fail with -@code. */
 #define EXPECT_ERR(call, code)                                                             \
@@ -191,21 +172,6 @@ static void *map_buf(size_t len)
 		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
 
 	return p == MAP_FAILED ? NULL : p;
-}
-
-static int count_dir(const char *path)
-{
-	DIR *d = opendir(path);
-	struct dirent *e;
-	int n = 0;
-
-	if (!d)
-		return -1;
-	while ((e = readdir(d)))
-		if (e->d_name[0] != '.')
-			n++;
-	closedir(d);
-	return n;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1268,7 +1234,7 @@ static void test_fork(void)
 
 static void test_unref_running(void)
 {
-	int threads0 = count_dir("/proc/self/task"), fds0 = count_dir("/proc/self/fd");
+	int threads0 = dm_test_count_dir("/proc/self/task"), fds0 = dm_test_count_dir("/proc/self/fd");
 	int threads1, fds1;
 	damon_ctx *ctx = new_ctx(DAMON_OPS_VADDR, 0);
 
@@ -1276,14 +1242,14 @@ static void test_unref_running(void)
 	EXPECT_OK(damon_ctx_add_target(ctx, 0, NULL));
 	EXPECT_OK(damon_ctx_start(ctx));
 	EXPECT(wait_seq(ctx, 1, 5000) >= 1, "a snapshot within 5 s");
-	threads1 = count_dir("/proc/self/task");
+	threads1 = dm_test_count_dir("/proc/self/task");
 	EXPECT(threads1 == threads0 + 1, "one library thread while running: %d then %d", threads0,
 	       threads1);
-	fds1 = count_dir("/proc/self/fd");
+	fds1 = dm_test_count_dir("/proc/self/fd");
 	EXPECT(fds1 > fds0, "fds while running: %d then %d", fds0, fds1);
 	damon_ctx_unref(ctx);
-	EXPECT_EQ(count_dir("/proc/self/task"), threads0);
-	EXPECT_EQ(count_dir("/proc/self/fd"), fds0);
+	EXPECT_EQ(dm_test_count_dir("/proc/self/task"), threads0);
+	EXPECT_EQ(dm_test_count_dir("/proc/self/fd"), fds0);
 
 	/* the same with a manual context */
 	ctx = new_ctx(DAMON_OPS_VADDR, DAMON_CTX_MANUAL);
@@ -1291,10 +1257,10 @@ static void test_unref_running(void)
 	EXPECT_OK(damon_ctx_add_target(ctx, 0, NULL));
 	EXPECT_OK(damon_ctx_start(ctx));
 	EXPECT(drive_seq(ctx, 1, 5000) >= 1, "a snapshot within 5 s");
-	EXPECT_EQ(count_dir("/proc/self/task"), threads0);
+	EXPECT_EQ(dm_test_count_dir("/proc/self/task"), threads0);
 	damon_ctx_unref(ctx);
-	EXPECT_EQ(count_dir("/proc/self/task"), threads0);
-	EXPECT_EQ(count_dir("/proc/self/fd"), fds0);
+	EXPECT_EQ(dm_test_count_dir("/proc/self/task"), threads0);
+	EXPECT_EQ(dm_test_count_dir("/proc/self/fd"), fds0);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1377,31 +1343,25 @@ static void test_alloc_hooks(void)
 
 int main(void)
 {
-	CU_pSuite s;
-	unsigned int failures;
+	static const struct dm_test tests[] = {
+		{ "version", test_version },
+		{ "backend names round trip", test_backend_names },
+		{ "NULL handles and out-parameters", test_null_args },
+		{ "damon_ctx_new options", test_ctx_new_opts },
+		{ "set_attrs / get_attrs", test_set_attrs },
+		{ "targets and ranges", test_targets },
+		{ "lifecycle: start, stop, commit, step, snapshot, hotness", test_lifecycle },
+		{ "step on a threaded context", test_step_threaded },
+		{ "ref / unref", test_ctx_ref },
+		{ "damos_opts_init and DAMOS_OPTS", test_damos_opts },
+		{ "add_scheme errors", test_add_scheme },
+		{ "errmsg per thread", test_errmsg_per_thread },
+		{ "probe every backend, sysfs untouched", test_probe },
+		{ "fork: -ECHILD in the child, parent goes on", test_fork },
+		{ "unref while running: no thread, no fd left", test_unref_running },
+		{ "allocator hooks; hotness never allocates", test_alloc_hooks },
+		{ NULL, NULL },
+	};
 
-	if (CU_initialize_registry() != CUE_SUCCESS)
-		return 1;
-	s = CU_add_suite("api", NULL, NULL);
-	CU_add_test(s, "version", test_version);
-	CU_add_test(s, "backend names round trip", test_backend_names);
-	CU_add_test(s, "NULL handles and out-parameters", test_null_args);
-	CU_add_test(s, "damon_ctx_new options", test_ctx_new_opts);
-	CU_add_test(s, "set_attrs / get_attrs", test_set_attrs);
-	CU_add_test(s, "targets and ranges", test_targets);
-	CU_add_test(s, "lifecycle: start, stop, commit, step, snapshot, hotness", test_lifecycle);
-	CU_add_test(s, "step on a threaded context", test_step_threaded);
-	CU_add_test(s, "ref / unref", test_ctx_ref);
-	CU_add_test(s, "damos_opts_init and DAMOS_OPTS", test_damos_opts);
-	CU_add_test(s, "add_scheme errors", test_add_scheme);
-	CU_add_test(s, "errmsg per thread", test_errmsg_per_thread);
-	CU_add_test(s, "probe every backend, sysfs untouched", test_probe);
-	CU_add_test(s, "fork: -ECHILD in the child, parent goes on", test_fork);
-	CU_add_test(s, "unref while running: no thread, no fd left", test_unref_running);
-	CU_add_test(s, "allocator hooks; hotness never allocates", test_alloc_hooks);
-	CU_basic_set_mode(CU_BRM_VERBOSE);
-	CU_basic_run_tests();
-	failures = CU_get_number_of_failures();
-	CU_cleanup_registry();
-	return failures ? 1 : 0;
+	return dm_test_run("api", tests);
 }

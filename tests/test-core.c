@@ -14,6 +14,8 @@
 
 #include <CUnit/Basic.h>
 
+#include "test-util.h"
+
 #include "core/monitor.h"
 #include "core/regions.h"
 #include "ops/sim.h"
@@ -21,25 +23,6 @@
 #define MiB (1024ULL * 1024)
 #define GiB (1024 * MiB)
 #define BASE 0x7f0000000000ULL
-
-#define EXPECT_EQ(got, want)                                                                \
-	do {                                                                                \
-		unsigned long long g_ = (unsigned long long)(got), w_ = (unsigned long long)(want); \
-		if (g_ != w_)                                                               \
-			fprintf(stderr, "\n  %s:%d: %s: expected %llu, got %llu\n", __FILE__,     \
-				__LINE__, #got, w_, g_);                                            \
-		CU_ASSERT_EQUAL(g_, w_);                                                    \
-	} while (0)
-
-#define EXPECT(cond, ...)                                                                   \
-	do {                                                                                \
-		if (!(cond)) {                                                              \
-			fprintf(stderr, "\n  %s:%d: expected %s: ", __FILE__, __LINE__, #cond); \
-			fprintf(stderr, __VA_ARGS__);                                       \
-			fputc('\n', stderr);                                                \
-		}                                                                           \
-		CU_ASSERT(cond);                                                            \
-	} while (0)
 
 /* ---- region-list rules ------------------------------------------------- */
 
@@ -979,33 +962,27 @@ static void test_target_exits(void)
 
 int main(void)
 {
-	CU_pSuite s;
-	unsigned int failures;
+	static const struct dm_test tests[] = {
+		{ "initial regions split evenly", test_init_even_split },
+		{ "regions fit new ranges", test_set_ranges },
+		{ "age rule", test_age_rule },
+		{ "merge rule", test_merge_rule },
+		{ "split rule", test_split_rule },
+		{ "nr_regions within bounds, regions cover ranges", test_monitor_bounds_random },
+		{ "hot set found and followed", test_monitor_finds_hot },
+		{ "reproducible with a seed", test_reproducible },
+		{ "stat schemes count matches", test_schemes_stat },
+		{ "schemes: bytes quota per reset interval", test_schemes_quota_bytes },
+		{ "schemes: prioritization and quota edge", test_schemes_priority },
+		{ "schemes: goals tune the quota", test_schemes_goals },
+		{ "schemes: time quota", test_schemes_quota_time },
+		{ "schemes: core filters", test_schemes_filters },
+		{ "schemes: watermarks idle and wake the monitor", test_schemes_watermarks },
+		{ "unknown samples keep the last pattern", test_unknown_samples },
+		{ "overhead budget stretches and relaxes", test_budget },
+		{ "target exit stops the monitor", test_target_exits },
+		{ NULL, NULL },
+	};
 
-	if (CU_initialize_registry() != CUE_SUCCESS)
-		return 1;
-	s = CU_add_suite("core", NULL, NULL);
-	CU_add_test(s, "initial regions split evenly", test_init_even_split);
-	CU_add_test(s, "regions fit new ranges", test_set_ranges);
-	CU_add_test(s, "age rule", test_age_rule);
-	CU_add_test(s, "merge rule", test_merge_rule);
-	CU_add_test(s, "split rule", test_split_rule);
-	CU_add_test(s, "nr_regions within bounds, regions cover ranges", test_monitor_bounds_random);
-	CU_add_test(s, "hot set found and followed", test_monitor_finds_hot);
-	CU_add_test(s, "reproducible with a seed", test_reproducible);
-	CU_add_test(s, "stat schemes count matches", test_schemes_stat);
-	CU_add_test(s, "schemes: bytes quota per reset interval", test_schemes_quota_bytes);
-	CU_add_test(s, "schemes: prioritization and quota edge", test_schemes_priority);
-	CU_add_test(s, "schemes: goals tune the quota", test_schemes_goals);
-	CU_add_test(s, "schemes: time quota", test_schemes_quota_time);
-	CU_add_test(s, "schemes: core filters", test_schemes_filters);
-	CU_add_test(s, "schemes: watermarks idle and wake the monitor", test_schemes_watermarks);
-	CU_add_test(s, "unknown samples keep the last pattern", test_unknown_samples);
-	CU_add_test(s, "overhead budget stretches and relaxes", test_budget);
-	CU_add_test(s, "target exit stops the monitor", test_target_exits);
-	CU_basic_set_mode(CU_BRM_VERBOSE);
-	CU_basic_run_tests();
-	failures = CU_get_number_of_failures();
-	CU_cleanup_registry();
-	return failures ? 1 : 0;
+	return dm_test_run("core", tests);
 }

@@ -23,6 +23,8 @@
 
 #include <CUnit/Basic.h>
 
+#include "test-util.h"
+
 #include "kernel/kernel.h"
 #include "kernel/kernel_int.h"
 #include "kernel/owner.h"

@@ -16,18 +16,11 @@
 
 #include <CUnit/Basic.h>
 
+#include "test-util.h"
+
 #include "ops/maps.h"
 #include "ops/ops.h"
 #include "util/proc.h"
-
-#define EXPECT_INT(got, want)                                                               \
-	do {                                                                                \
-		long long g_ = (long long)(got), w_ = (long long)(want);                    \
-		if (g_ != w_)                                                               \
-			fprintf(stderr, "\n%s:%d: %s: expected %lld, got %lld\n", __FILE__, \
-				__LINE__, #got, w_, g_);                                    \
-		CU_ASSERT_EQUAL(g_, w_);                                                    \
-	} while (0)
 
 #define EXPECT_RANGE(r, s, e)                                                                     \
 	do {                                                                                      \
@@ -489,28 +482,22 @@ static void test_maps_read_self(void)
 
 int main(void)
 {
-	CU_pSuite s;
-	unsigned int fails;
+	static const struct dm_test tests[] = {
+		{ "parse good lines", test_parse_good },
+		{ "parse a long name", test_parse_long_name },
+		{ "parse garbage", test_parse_garbage },
+		{ "parse fuzz", test_parse_fuzz },
+		{ "foreach over text", test_foreach_text },
+		{ "three regions, typical process", test_three_typical },
+		{ "three regions, tiny spaces", test_three_small },
+		{ "three regions, unaligned and garbage", test_three_unaligned_garbage },
+		{ "fixed ranges", test_fixed },
+		{ "proc helpers", test_proc_helpers },
+		{ "maps of self", test_maps_read_self },
+		{ "vaddr layout of self", test_vaddr_self },
+		{ "vaddr layout of a child, then dead", test_vaddr_child },
+		{ NULL, NULL },
+	};
 
-	if (CU_initialize_registry() != CUE_SUCCESS)
-		return 1;
-	s = CU_add_suite("layout", NULL, NULL);
-	CU_add_test(s, "parse good lines", test_parse_good);
-	CU_add_test(s, "parse a long name", test_parse_long_name);
-	CU_add_test(s, "parse garbage", test_parse_garbage);
-	CU_add_test(s, "parse fuzz", test_parse_fuzz);
-	CU_add_test(s, "foreach over text", test_foreach_text);
-	CU_add_test(s, "three regions, typical process", test_three_typical);
-	CU_add_test(s, "three regions, tiny spaces", test_three_small);
-	CU_add_test(s, "three regions, unaligned and garbage", test_three_unaligned_garbage);
-	CU_add_test(s, "fixed ranges", test_fixed);
-	CU_add_test(s, "proc helpers", test_proc_helpers);
-	CU_add_test(s, "maps of self", test_maps_read_self);
-	CU_add_test(s, "vaddr layout of self", test_vaddr_self);
-	CU_add_test(s, "vaddr layout of a child, then dead", test_vaddr_child);
-	CU_basic_set_mode(CU_BRM_VERBOSE);
-	CU_basic_run_tests();
-	fails = CU_get_number_of_failures() + CU_get_number_of_tests_failed();
-	CU_cleanup_registry();
-	return fails ? 1 : 0;
+	return dm_test_run("layout", tests);
 }

@@ -25,6 +25,8 @@
 
 #include <CUnit/Basic.h>
 
+#include "test-util.h"
+
 #include <damon/damon.h>
 
 #define MiB  (1024ULL * 1024)
@@ -55,27 +57,6 @@
 /* ------------------------------------------------------------------------ */
 /* helpers                                                                  */
 /* ------------------------------------------------------------------------ */
-
-#define EXPECT_EQ(got, want)                                                                  \
-	do {                                                                                  \
-		long long g_ = (long long)(got), w_ = (long long)(want);                      \
-		if (g_ != w_)                                                                 \
-			fprintf(stderr, "\n  %s:%d: %s: expected %lld, got %lld\n", __FILE__, \
-				__LINE__, #got, w_, g_);                                      \
-		CU_ASSERT_EQUAL(g_, w_);                                                      \
-	} while (0)
-
-/* @cond is evaluated once. */
-#define EXPECT(cond, ...)                                                                       \
-	do {                                                                                    \
-		bool c_ = (cond);                                                               \
-		if (!c_) {                                                                      \
-			fprintf(stderr, "\n  %s:%d: expected %s: ", __FILE__, __LINE__, #cond); \
-			fprintf(stderr, __VA_ARGS__);                                           \
-			fputc('\n', stderr);                                                    \
-		}                                                                               \
-		CU_assertImplementation(c_, __LINE__, #cond, __FILE__, "", CU_FALSE);           \
-	} while (0)
 
 #define EXPECT_OK(call)                                                                   \
 	do {                                                                              \

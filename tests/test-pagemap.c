@@ -17,19 +17,12 @@
 #include <unistd.h>
 
 #include <CUnit/Basic.h>
+
+#include "test-util.h"
 #include <damon/damon.h>
 
 #include "ops/ops.h"
 #include "ops/pagemap.h"
-
-#define EXPECT_INT(got, want)                                                               \
-	do {                                                                                \
-		long long g_ = (long long)(got), w_ = (long long)(want);                    \
-		if (g_ != w_)                                                               \
-			fprintf(stderr, "\n%s:%d: %s: expected %lld, got %lld\n", __FILE__, \
-				__LINE__, #got, w_, g_);                                    \
-		CU_ASSERT_EQUAL(g_, w_);                                                    \
-	} while (0)
 
 #define PG 4096ULL
 

@@ -23,6 +23,8 @@
 
 #include <CUnit/Basic.h>
 
+#include "test-util.h"
+
 #include "probe/probe.h"
 
 #ifndef DM_FIXTURES

@@ -22,6 +22,8 @@
 
 #include <CUnit/Basic.h>
 
+#include "test-util.h"
+
 #include "core/snapshot.h"
 
 #define BASE 0x100000000ULL
@@ -209,17 +211,11 @@ static void test_hotness_edges(void)
 
 int main(void)
 {
-	CU_pSuite s;
-	unsigned int failures;
+	static const struct dm_test tests[] = {
+		{ "hotness answers come from one snapshot", test_latch_stress },
+		{ "hotness arithmetic and edges", test_hotness_edges },
+		{ NULL, NULL },
+	};
 
-	if (CU_initialize_registry() != CUE_SUCCESS)
-		return 1;
-	s = CU_add_suite("snapshot", NULL, NULL);
-	CU_add_test(s, "hotness answers come from one snapshot", test_latch_stress);
-	CU_add_test(s, "hotness arithmetic and edges", test_hotness_edges);
-	CU_basic_set_mode(CU_BRM_VERBOSE);
-	CU_basic_run_tests();
-	failures = CU_get_number_of_failures();
-	CU_cleanup_registry();
-	return failures ? 1 : 0;
+	return dm_test_run("snapshot", tests);
 }

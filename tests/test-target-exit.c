@@ -19,22 +19,10 @@
 
 #include <CUnit/Basic.h>
 
+#include "test-util.h"
+
 #include "api/internal.h"
 #include "ops/sim.h"
-
-static int count_dir(const char *path)
-{
-	DIR *d = opendir(path);
-	struct dirent *e;
-	int n = 0;
-
-	if (!d)
-		return -1;
-	while ((e = readdir(d)))
-		n += e->d_name[0] != '.';
-	closedir(d);
-	return n;
-}
 
 static bool never(void *arg, pid_t pid, uint64_t addr)
 {
@@ -61,7 +49,7 @@ static void test_exit_mid_run(void)
 {
 	struct dm_sim_model model = { .accessed = never };
 	struct damon_ctx_status st = { .sz = sizeof(st) };
-	int threads0 = count_dir("/proc/self/task"), fds0 = count_dir("/proc/self/fd");
+	int threads0 = dm_test_count_dir("/proc/self/task"), fds0 = dm_test_count_dir("/proc/self/fd");
 	damon_ctx *ctx = NULL;
 	pid_t child;
 	int wst, i;
@@ -84,14 +72,14 @@ static void test_exit_mid_run(void)
 	}
 	CU_ASSERT(st.running);
 	CU_ASSERT(st.nr_snapshots >= 5);
-	CU_ASSERT_EQUAL(count_dir("/proc/self/task"), threads0 + 1);
+	CU_ASSERT_EQUAL(dm_test_count_dir("/proc/self/task"), threads0 + 1);
 
 	kill(child, SIGKILL);
 	waitpid(child, &wst, 0);
 	for (i = 0; i < 300; i++) {
 		sleep_ms(10);
 		damon_ctx_status(ctx, &st);
-		if (!st.running && count_dir("/proc/self/task") == threads0)
+		if (!st.running && dm_test_count_dir("/proc/self/task") == threads0)
 			break;
 	}
 	if (st.running || st.error != -ESRCH)
@@ -103,7 +91,7 @@ static void test_exit_mid_run(void)
 	CU_ASSERT(log_calls >= 1);
 	CU_ASSERT_PTR_NOT_NULL(strstr(logged, "exited"));
 	/* The library thread has ended by itself. */
-	CU_ASSERT_EQUAL(count_dir("/proc/self/task"), threads0);
+	CU_ASSERT_EQUAL(dm_test_count_dir("/proc/self/task"), threads0);
 	/* The last snapshot stays readable; stop says it had already ended. */
 	{
 		damon_snapshot *s = NULL;
@@ -113,8 +101,8 @@ static void test_exit_mid_run(void)
 	}
 	CU_ASSERT_EQUAL(damon_ctx_stop(ctx), -EALREADY);
 	damon_ctx_unref(ctx);
-	CU_ASSERT_EQUAL(count_dir("/proc/self/task"), threads0);
-	CU_ASSERT_EQUAL(count_dir("/proc/self/fd"), fds0);
+	CU_ASSERT_EQUAL(dm_test_count_dir("/proc/self/task"), threads0);
+	CU_ASSERT_EQUAL(dm_test_count_dir("/proc/self/fd"), fds0);
 }
 
 /* A pid that is gone before start: -ESRCH at add_target, nothing made. */
@@ -136,17 +124,11 @@ static void test_dead_before_add(void)
 
 int main(void)
 {
-	CU_pSuite s;
-	unsigned int failures;
+	static const struct dm_test tests[] = {
+		{ "target exits mid-run: thread ends, -ESRCH, nothing left", test_exit_mid_run },
+		{ "target gone before add_target", test_dead_before_add },
+		{ NULL, NULL },
+	};
 
-	if (CU_initialize_registry() != CUE_SUCCESS)
-		return 1;
-	s = CU_add_suite("target-exit", NULL, NULL);
-	CU_add_test(s, "target exits mid-run: thread ends, -ESRCH, nothing left", test_exit_mid_run);
-	CU_add_test(s, "target gone before add_target", test_dead_before_add);
-	CU_basic_set_mode(CU_BRM_VERBOSE);
-	CU_basic_run_tests();
-	failures = CU_get_number_of_failures();
-	CU_cleanup_registry();
-	return failures ? 1 : 0;
+	return dm_test_run("target-exit", tests);
 }

@@ -22,6 +22,8 @@
 #include <unistd.h>
 
 #include <CUnit/Basic.h>
+
+#include "test-util.h"
 #include <damon/damon.h>
 
 #include "ops/ops.h"
@@ -32,15 +34,6 @@
 #define NR_REG	  64 /* 1 MiB regions */
 #define HOT_FIRST 8
 #define HOT_NR	  4 /* regions 8..11: a hot 4 MiB */
-
-#define EXPECT_INT(got, want)                                                               \
-	do {                                                                                \
-		long long g_ = (long long)(got), w_ = (long long)(want);                    \
-		if (g_ != w_)                                                               \
-			fprintf(stderr, "\n%s:%d: %s: expected %lld, got %lld\n", __FILE__, \
-				__LINE__, #got, w_, g_);                                    \
-		CU_ASSERT_EQUAL(g_, w_);                                                    \
-	} while (0)
 
 static const char *who = "root";
 

@@ -1,0 +1,78 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later OR BSD-2-Clause */
+/*
+ * What the CUnit test executables share: assertions that print what they
+ * expected and what they got, counting a directory's entries (threads in
+ * /proc/self/task, fds in /proc/self/fd), and the run-and-report main().
+ * Header-only: every test area is one small executable.
+ */
+#ifndef DAMON_TEST_UTIL_H
+#define DAMON_TEST_UTIL_H
+
+#include <dirent.h>
+#include <stdbool.h>
+#include <stdio.h>
+
+#include <CUnit/Basic.h>
+
+/* Integers (errnos, sizes, counts) compared exactly; printed on mismatch. */
+#define EXPECT_EQ(got, want)                                                                  \
+	do {                                                                                  \
+		long long g_ = (long long)(got), w_ = (long long)(want);                      \
+		if (g_ != w_)                                                                 \
+			fprintf(stderr, "\n  %s:%d: %s: expected %lld, got %lld\n", __FILE__, \
+				__LINE__, #got, w_, g_);                                      \
+		CU_ASSERT_EQUAL(g_, w_);                                                      \
+	} while (0)
+#define EXPECT_INT EXPECT_EQ
+
+/* A condition, evaluated once, with a printf-style account of what was seen. */
+#define EXPECT(cond, ...)                                                                       \
+	do {                                                                                    \
+		bool c_ = (cond);                                                               \
+		if (!c_) {                                                                      \
+			fprintf(stderr, "\n  %s:%d: expected %s: ", __FILE__, __LINE__, #cond); \
+			fprintf(stderr, __VA_ARGS__);                                           \
+			fputc('\n', stderr);                                                    \
+		}                                                                               \
+		CU_assertImplementation(c_, __LINE__, #cond, __FILE__, "", CU_FALSE);           \
+	} while (0)
+
+/* Entries of a directory, "." and ".." aside; -1 when it cannot be read. */
+static inline int dm_test_count_dir(const char *path)
+{
+	DIR *d = opendir(path);
+	struct dirent *e;
+	int n = 0;
+
+	if (!d)
+		return -1;
+	while ((e = readdir(d)))
+		n += e->d_name[0] != '.';
+	closedir(d);
+	return n;
+}
+
+struct dm_test {
+	const char *name;
+	CU_TestFunc fn;
+};
+
+/* Run @tests (ended by a { NULL } entry) as one suite; the exit status. */
+static inline int dm_test_run(const char *suite, const struct dm_test *tests)
+{
+	unsigned int failures;
+	CU_pSuite s;
+
+	if (CU_initialize_registry() != CUE_SUCCESS)
+		return 1;
+	s = CU_add_suite(suite, NULL, NULL);
+	for (const struct dm_test *t = tests; t->name; t++)
+		CU_add_test(s, t->name, t->fn);
+	CU_basic_set_mode(CU_BRM_VERBOSE);
+	CU_basic_run_tests();
+	failures = CU_get_number_of_failures();
+	CU_cleanup_registry();
+	return failures ? 1 : 0;
+}
+
+#endif
