@@ -19,7 +19,9 @@
  *                        uid (65533) is refused with -EPERM
  *   idle-live exit BACKEND  the child exits while monitored: the context ends
  *                        with -ESRCH and a sentence
- *   idle-live auto EXPECT   AUTO's pick for another process: EXPECT is
+ *   idle-live auto EXPECT   AUTO's pick for another process (no-damon: a sysfs
+ *                           view without DAMON but with idle page tracking
+ *                           must give page_idle): EXPECT is
  *                        kernel, page_idle or soft_dirty; "busy-kernel" first
  *                        starts a kdamond of its own through sysfs (someone
  *                        else's, for libdamon) and expects page_idle, with the
@@ -55,6 +57,7 @@
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <damon/damon.h>
@@ -181,10 +184,13 @@ static uint64_t wait_snapshots(damon_ctx *ctx, uint64_t n, int max_s)
 	return st.nr_snapshots;
 }
 
+/* A sysfs view for libdamon other than /sys (see cmd_auto's no-damon). */
+static const char *sysfs_root;
+
 static damon_ctx *start(uint32_t ops, int backend, pid_t pid, damon_target **ret_t)
 {
 	DAMON_OPTS(damon_ctx_opts, o, .ops = ops, .backend = (uint32_t)backend, .sample_us = 5000,
-		   .aggr_us = 100000, .cpu_budget_permille = 1000);
+		   .aggr_us = 100000, .cpu_budget_permille = 1000, .sysfs_root = sysfs_root);
 	damon_ctx *ctx = NULL;
 	int err;
 
@@ -496,8 +502,9 @@ static int busy_kernel(pid_t pid)
 
 static int cmd_auto(const char *expect)
 {
-	bool busy = !strcmp(expect, "busy-kernel");
-	int want = busy ? DAMON_BACKEND_PAGE_IDLE : damon_backend_from_name(expect);
+	bool busy = !strcmp(expect, "busy-kernel"), absent = !strcmp(expect, "no-damon");
+	int want = busy || absent ? DAMON_BACKEND_PAGE_IDLE : damon_backend_from_name(expect);
+	char view[] = "/tmp/sysfs-view-XXXXXX", path[64];
 	struct damon_backend_status st = {.sz = sizeof(st)};
 	damon_ctx *ctx = NULL;
 	uint8_t *buf;
@@ -527,6 +534,20 @@ static int cmd_auto(const char *expect)
 			goto out;
 		}
 	}
+	if (absent) {
+		/* A kernel without DAMON but with idle page tracking, as libdamon
+		 * sees it: a sysfs view holding page_idle and no damon. */
+		if (!mkdtemp(view))
+			goto out;
+		snprintf(path, sizeof(path), "%s/kernel", view);
+		mkdir(path, 0755);
+		snprintf(path, sizeof(path), "%s/kernel/mm", view);
+		mkdir(path, 0755);
+		snprintf(path, sizeof(path), "%s/kernel/mm/page_idle", view);
+		if (symlink("/sys/kernel/mm/page_idle", path))
+			goto out;
+		sysfs_root = view;
+	}
 	sleep(1);
 	ctx = start(DAMON_OPS_VADDR, DAMON_BACKEND_AUTO, pid, NULL);
 	if (!ctx)
@@ -539,6 +560,16 @@ static int cmd_auto(const char *expect)
 		printf("idle-live: FAIL: no snapshots\n");
 		goto out;
 	}
+	if (absent) {
+		struct damon_backend_status k = { .sz = sizeof(k) };
+
+		damon_ctx_backend_status(ctx, DAMON_BACKEND_KERNEL, &k);
+		printf("kernel: %s\n", k.reason);
+		if (k.usable || !strstr(k.reason, "no DAMON")) {
+			printf("idle-live: FAIL: the kernel backend should be refused for no DAMON\n");
+			goto out;
+		}
+	}
 	status = 0;
 out:
 	damon_ctx_unref(ctx);
@@ -547,6 +578,16 @@ out:
 		reap(sleeper);
 	}
 	reap(pid);
+	if (sysfs_root) {
+		snprintf(path, sizeof(path), "%s/kernel/mm/page_idle", view);
+		unlink(path);
+		snprintf(path, sizeof(path), "%s/kernel/mm", view);
+		rmdir(path);
+		snprintf(path, sizeof(path), "%s/kernel", view);
+		rmdir(path);
+		rmdir(view);
+		sysfs_root = NULL;
+	}
 	return status;
 }
 
