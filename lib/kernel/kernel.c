@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/utsname.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -336,8 +337,19 @@ static int write_scheme(struct dm_kernel *k, size_t i, const struct damos_opts *
 				  "unknown",
 				  i, o->wmarks_metric);
 	rc = dm_sysfs_write(fs, action_names[o->action], err, CTX "/schemes/%zu/action", i);
-	if (rc == -EINVAL)
-		dm_err_append(err, "this kernel's DAMON has no action %s", action_names[o->action]);
+	if (rc == -EINVAL) {
+		/* the kernel takes only the actions it knows (6.12 has no
+		 * collapse): that is "not supported here", not a bad argument */
+		struct utsname u;
+
+		if (uname(&u))
+			strcpy(u.release, "?");
+		rc = dm_err_set(err, -EOPNOTSUPP,
+				"kernel: scheme %zu: this kernel's DAMON (Linux %s) has no "
+				"action %s (writing it to the scheme's action file failed with "
+				"EINVAL); use a user-space backend, which executes it itself",
+				i, u.release, action_names[o->action]);
+	}
 #define W(val, path)                                                                          \
 	do {                                                                                  \
 		if (!rc)                                                                      \
