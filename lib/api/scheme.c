@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include "../actions/actions.h"
+#include "../util/names.h"
 #include "internal.h"
 
 #define offsetofend(T, f) (offsetof(T, f) + sizeof(((T *)0)->f))
@@ -21,11 +22,6 @@ _public_ int damos_opts_init(struct damos_opts *opts)
 	return 0;
 }
 
-static const char *const action_names[] = {
-	"stat", "cold", "pageout", "willneed", "hugepage", "nohugepage",
-	"collapse", "migrate_hot", "migrate_cold", "lru_prio", "lru_deprio",
-};
-
 static bool writes_only(uint32_t sees)
 {
 	return !(sees & DAMON_SEES_READS);
@@ -36,7 +32,7 @@ static bool writes_only(uint32_t sees)
 static int check_on_backend(const damon_ctx *ctx, const struct dm_scheme *s, size_t idx,
 			    int backend, uint32_t sees)
 {
-	const char *name = action_names[s->opts.action];
+	const char *name = dm_action_name(s->opts.action);
 
 	if (sees && writes_only(sees) && dm_action_is_cold(s->opts.action) &&
 	    !(s->opts.flags & DAMOS_F_ALLOW_WRITES_ONLY))
@@ -75,7 +71,7 @@ int dm_ctx_schemes_check(damon_ctx *ctx, int backend, uint32_t sees)
 			return dm_ctx_fail(ctx, -EOPNOTSUPP, "scheme %zu: action \"%s\" on physical "
 					   "memory needs the kernel backend (user-space backends act "
 					   "through a process's virtual addresses)", i,
-					   action_names[s->opts.action]);
+					   dm_action_name(s->opts.action));
 		for (size_t t = 0; t < ctx->nr_targets && ctx->ops != DAMON_OPS_PADDR; t++) {
 			pid_t pid = ctx->targets[t]->mt.ot.pid;
 

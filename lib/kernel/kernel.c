@@ -31,6 +31,7 @@
 #include "kernel_int.h"
 #include "owner.h"
 #include "sysfs.h"
+#include "../util/names.h"
 #include "../util/proc.h"
 
 #define KDS "kernel/mm/damon/admin/kdamonds"
@@ -54,52 +55,18 @@ static char *dup_str(const struct dm_alloc *a, const char *s)
 	return d;
 }
 
-static const char *const action_names[] = {
-	[DAMOS_STAT] = "stat",
-	[DAMOS_COLD] = "cold",
-	[DAMOS_PAGEOUT] = "pageout",
-	[DAMOS_WILLNEED] = "willneed",
-	[DAMOS_HUGEPAGE] = "hugepage",
-	[DAMOS_NOHUGEPAGE] = "nohugepage",
-	[DAMOS_COLLAPSE] = "collapse",
-	[DAMOS_MIGRATE_HOT] = "migrate_hot",
-	[DAMOS_MIGRATE_COLD] = "migrate_cold",
-	[DAMOS_LRU_PRIO] = "lru_prio",
-	[DAMOS_LRU_DEPRIO] = "lru_deprio",
-};
-
-static const char *ops_word(uint32_t ops)
-{
-	switch (ops) {
-	case DAMON_OPS_VADDR:
-		return "vaddr";
-	case DAMON_OPS_FVADDR:
-		return "fvaddr";
-	case DAMON_OPS_PADDR:
-		return "paddr";
-	}
-	return NULL;
-}
 
 /* ------------------------------------------------------------------------ */
 /* Who holds DAMON */
-
-static const struct {
-	const char *module, *name;
-} exclusive[] = {
-	{"damon_stat", "DAMON_STAT"},
-	{"damon_reclaim", "DAMON_RECLAIM"},
-	{"damon_lru_sort", "DAMON_LRU_SORT"},
-};
 
 /* -EBUSY naming an exclusive module that runs, else 0. */
 static int check_modules(const struct dm_sysfs *fs, struct dm_err *err)
 {
 	char val[16];
 
-	for (size_t i = 0; i < sizeof(exclusive) / sizeof(exclusive[0]); i++) {
+	for (size_t i = 0; i < dm_nr_exclusive_modules; i++) {
 		int n = dm_sysfs_read(fs, val, sizeof(val), NULL, "module/%s/parameters/enabled",
-				      exclusive[i].module);
+				      dm_exclusive_modules[i].module);
 
 		if (n > 0 && (!strcmp(val, "Y") || !strcmp(val, "y") || !strcmp(val, "1")))
 			return dm_err_set(
@@ -107,7 +74,7 @@ static int check_modules(const struct dm_sysfs *fs, struct dm_err *err)
 				"kernel: %s is running and DAMON allows no other kdamond "
 				"while it runs; write N to %s/module/%s/parameters/enabled "
 				"or use another backend",
-				exclusive[i].name, fs->root, exclusive[i].module);
+				dm_exclusive_modules[i].name, fs->root, dm_exclusive_modules[i].module);
 	}
 	return 0;
 }
@@ -328,7 +295,7 @@ static int write_scheme(struct dm_kernel *k, size_t i, const struct damos_opts *
 	static const char *const wm[] = {"none", "free_mem_rate"};
 	int rc;
 
-	if (o->action >= sizeof(action_names) / sizeof(action_names[0]))
+	if (!dm_action_name(o->action))
 		return dm_err_set(err, -EINVAL, "kernel: scheme %zu: action %u is unknown", i,
 				  o->action);
 	if (o->wmarks_metric > 1)
@@ -336,7 +303,7 @@ static int write_scheme(struct dm_kernel *k, size_t i, const struct damos_opts *
 				  "kernel: scheme %zu: watermark metric %u is "
 				  "unknown",
 				  i, o->wmarks_metric);
-	rc = dm_sysfs_write(fs, action_names[o->action], err, CTX "/schemes/%zu/action", i);
+	rc = dm_sysfs_write(fs, dm_action_name(o->action), err, CTX "/schemes/%zu/action", i);
 	if (rc == -EINVAL) {
 		/* the kernel takes only the actions it knows (6.12 has no
 		 * collapse): that is "not supported here", not a bad argument */
@@ -348,7 +315,7 @@ static int write_scheme(struct dm_kernel *k, size_t i, const struct damos_opts *
 				"kernel: scheme %zu: this kernel's DAMON (Linux %s) has no "
 				"action %s (writing it to the scheme's action file failed with "
 				"EINVAL); use a user-space backend, which executes it itself",
-				i, u.release, action_names[o->action]);
+				i, u.release, dm_action_name(o->action));
 	}
 #define W(val, path)                                                                          \
 	do {                                                                                  \
@@ -500,7 +467,7 @@ static bool has_word(const char *list, const char *word)
 static int write_ctx(struct dm_kernel *k, const struct dm_kernel_cfg *cfg, struct dm_err *err)
 {
 	char avail[DM_SYSFS_VAL_MAX], q[40];
-	const char *ops = ops_word(cfg->ops);
+	const char *ops = dm_ops_name(cfg->ops);
 	int rc;
 
 	if (!ops)

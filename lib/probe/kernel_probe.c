@@ -32,6 +32,7 @@
 
 #include "probe.h"
 #include "../kernel/owner.h"
+#include "../util/names.h"
 
 #define DAMON_ADMIN "kernel/mm/damon/admin"
 #define KDAMONDS DAMON_ADMIN "/kdamonds"
@@ -188,29 +189,7 @@ static bool is_index(const char *name, unsigned long *ret)
 	return parse_ulong(name, strlen(name), ret);
 }
 
-static const char *ops_name(uint32_t ops)
-{
-	switch (ops) {
-	case DAMON_OPS_VADDR:
-		return "vaddr";
-	case DAMON_OPS_FVADDR:
-		return "fvaddr";
-	case DAMON_OPS_PADDR:
-		return "paddr";
-	}
-	return NULL;
-}
-
 /* ------------------------------------------------------------------------ */
-
-static const struct {
-	const char *module; /* /sys/module/<module> */
-	const char *name;   /* what a person calls it */
-} exclusive_modules[] = {
-	{ "damon_stat", "DAMON_STAT" },
-	{ "damon_reclaim", "DAMON_RECLAIM" },
-	{ "damon_lru_sort", "DAMON_LRU_SORT" },
-};
 
 /* An exclusive DAMON module that runs makes every other kdamond start fail. */
 static void probe_modules(int root, const char *sysfs_root, bool privileged, struct clauses *c)
@@ -218,9 +197,9 @@ static void probe_modules(int root, const char *sysfs_root, bool privileged, str
 	char path[96], val[VAL_MAX], q[SHOW_MAX + 4];
 	size_t i;
 
-	for (i = 0; i < sizeof(exclusive_modules) / sizeof(exclusive_modules[0]); i++) {
-		const char *mod = exclusive_modules[i].module;
-		const char *name = exclusive_modules[i].name;
+	for (i = 0; i < dm_nr_exclusive_modules; i++) {
+		const char *mod = dm_exclusive_modules[i].module;
+		const char *name = dm_exclusive_modules[i].name;
 		int n;
 
 		snprintf(path, sizeof(path), "module/%s/parameters/enabled", mod);
@@ -576,7 +555,7 @@ static void compose(const struct clauses *c, char *reason, size_t sz)
 bool dm_kernel_probe(const struct dm_probe_in *in, char *reason, size_t reason_sz)
 {
 	const char *sysfs_root = in->sysfs_root ? in->sysfs_root : "/sys";
-	const char *want = ops_name(in->ops);
+	const char *want = dm_ops_name(in->ops);
 	struct clauses c = { .nr = 0 };
 	struct kd_seen s = { .avail_rc = -ENODEV };
 	char val[VAL_MAX], q[SHOW_MAX + 4];
