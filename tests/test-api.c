@@ -100,27 +100,12 @@ static void sleep_ms(unsigned int ms)
 		;
 }
 
-/* Sequence number of the newest snapshot, 0 if none. */
-static uint64_t snap_seq(damon_ctx *ctx)
-{
-	struct damon_snapshot_info info = {.sz = sizeof(info)};
-	damon_snapshot *s;
-	uint64_t seq = 0;
-
-	if (damon_ctx_snapshot(ctx, &s) < 0)
-		return 0;
-	if (damon_snapshot_info(s, &info) == 0)
-		seq = info.seq;
-	damon_snapshot_unref(s);
-	return seq;
-}
-
 /* Threaded context: wait until a snapshot with seq >= @min exists. */
 static uint64_t wait_seq(damon_ctx *ctx, uint64_t min, unsigned int timeout_ms)
 {
 	uint64_t end = now_ms() + timeout_ms, seq;
 
-	while ((seq = snap_seq(ctx)) < min && now_ms() < end)
+	while ((seq = dm_test_snap_seq(ctx)) < min && now_ms() < end)
 		sleep_ms(10);
 	return seq;
 }
@@ -131,7 +116,7 @@ static uint64_t drive_seq(damon_ctx *ctx, uint64_t min, unsigned int timeout_ms)
 	uint64_t end = now_ms() + timeout_ms, seq;
 	struct pollfd pfd = {.fd = damon_ctx_fd(ctx), .events = POLLIN};
 
-	while ((seq = snap_seq(ctx)) < min && now_ms() < end) {
+	while ((seq = dm_test_snap_seq(ctx)) < min && now_ms() < end) {
 		if (poll(&pfd, 1, 100) < 0 && errno != EINTR)
 			break;
 		if (damon_ctx_step(ctx, NULL) < 0)
@@ -1209,11 +1194,11 @@ static void test_fork(void)
 	       "child: every call -ECHILD and unref fine; status 0x%x", status);
 
 	/* the parent's context goes on */
-	seq = snap_seq(ctx);
+	seq = dm_test_snap_seq(ctx);
 	EXPECT(wait_seq(ctx, seq + 2, 5000) >= seq + 2,
 	       "new snapshots after the child left: "
 	       "seq %llu then %llu",
-	       (unsigned long long)seq, (unsigned long long)snap_seq(ctx));
+	       (unsigned long long)seq, (unsigned long long)dm_test_snap_seq(ctx));
 	memset(buf, 2, len);
 	EXPECT_OK(damon_ctx_hotness(ctx, b, len, &h));
 	{

@@ -100,20 +100,6 @@ static void *map_buf(size_t len)
 	return p;
 }
 
-static uint64_t snap_seq(damon_ctx *ctx)
-{
-	struct damon_snapshot_info info = {.sz = sizeof(info)};
-	damon_snapshot *s;
-	uint64_t seq = 0;
-
-	if (damon_ctx_snapshot(ctx, &s) < 0)
-		return 0;
-	if (damon_snapshot_info(s, &info) == 0)
-		seq = info.seq;
-	damon_snapshot_unref(s);
-	return seq;
-}
-
 /* One byte per page, over and over, in [p, p + len); with @stripe, only in
  * the even stripes of that size. */
 struct writer {
@@ -379,7 +365,7 @@ static void check_hot(damon_ctx *ctx, uint8_t *buf, bool manual, const char *wha
 		} else {
 			sleep_ms(20);
 		}
-		seq = snap_seq(ctx);
+		seq = dm_test_snap_seq(ctx);
 		if (seq < 15 || seq == checked)
 			continue;
 		checked = seq;

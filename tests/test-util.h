@@ -13,6 +13,7 @@
 #include <stdio.h>
 
 #include <CUnit/Basic.h>
+#include <damon/damon.h>
 
 /* Integers (errnos, sizes, counts) compared exactly; printed on mismatch. */
 #define EXPECT_EQ(got, want)                                                                  \
@@ -50,6 +51,21 @@ static inline int dm_test_count_dir(const char *path)
 		n += e->d_name[0] != '.';
 	closedir(d);
 	return n;
+}
+
+/* Sequence number of the context's newest snapshot, 0 if none. */
+static inline uint64_t dm_test_snap_seq(damon_ctx *ctx)
+{
+	struct damon_snapshot_info info = { .sz = sizeof(info) };
+	damon_snapshot *s;
+	uint64_t seq = 0;
+
+	if (damon_ctx_snapshot(ctx, &s) < 0)
+		return 0;
+	if (damon_snapshot_info(s, &info) == 0)
+		seq = info.seq;
+	damon_snapshot_unref(s);
+	return seq;
 }
 
 struct dm_test {
