@@ -547,6 +547,63 @@ static void test_fixed_regions(void)
 	fx_free(&f);
 }
 
+/*
+ * migrate_cold on vaddr: 6.12 takes the action but its vaddr operations do
+ * nothing with it, which only the missing dests directory tells; refused
+ * there, written where vaddr migration exists (7.2) and for paddr.
+ */
+static void test_migrate_vaddr(void)
+{
+	static const struct {
+		const char *tree;
+		uint32_t ops;
+		int rc;
+	} cases[] = {
+		{"sysfs-6.12", DAMON_OPS_VADDR, -EOPNOTSUPP},
+		{"sysfs-6.12", DAMON_OPS_PADDR, 0},
+		{"sysfs-7.2", DAMON_OPS_VADDR, 0},
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct dm_scheme sc = {0}, *scp = &sc;
+		char cmd[600];
+		struct fx f;
+		struct run r;
+
+		fx_new(&f, cases[i].tree);
+		fx_orphan(&f);
+		fx_write(&f, KDS "/0/pid", "4242\n");
+		/* the match-all scheme of the tried_regions path goes to schemes/1 */
+		snprintf(cmd, sizeof(cmd), "cp -a '%s/" CTX "/schemes/0' '%s/" CTX "/schemes/1'",
+			 f.sys, f.sys);
+		CU_ASSERT_EQUAL_FATAL(system(cmd), 0);
+		damos_opts_init(&sc.opts);
+		sc.opts.action = DAMOS_MIGRATE_COLD;
+		sc.opts.target_nid = 1;
+		sc.opts.max_nr_accesses = 0;
+		run_init(&r, &f, cases[i].ops);
+		if (cases[i].ops == DAMON_OPS_PADDR) {
+			r.t.fixed = &r.range; /* no iomem in the fixture: give the range */
+			r.t.nr_fixed = 1;
+		}
+		r.cfg.schemes = &scp;
+		r.cfg.nr_schemes = 1;
+		CU_ASSERT_EQUAL(run_open(&r), cases[i].rc);
+		if (cases[i].rc) {
+			EXPECT_HAS(r.err.msg, "migrate_cold for vaddr but its virtual address "
+					      "operations do not implement it");
+			EXPECT_HAS(r.err.msg, "schemes/0/dests");
+			expect_released(&f);
+		} else {
+			CU_ASSERT_STRING_EQUAL(fx_read(&f, CTX "/schemes/0/action"),
+					       "migrate_cold");
+			CU_ASSERT_STRING_EQUAL(fx_read(&f, CTX "/schemes/0/target_nid"), "1");
+		}
+		run_fini(&r);
+		fx_free(&f);
+	}
+}
+
 /* The run dir cannot be made: refused with the path named. */
 static void test_run_dir(void)
 {
@@ -581,6 +638,7 @@ int main(void)
 	CU_add_test(s, "orphan reclaimed, context written, tried_regions", test_orphan_full);
 	CU_add_test(s, "malformed trees", test_malformed_trees);
 	CU_add_test(s, "fvaddr and paddr regions", test_fixed_regions);
+	CU_add_test(s, "migrate_cold on vaddr without vaddr migration", test_migrate_vaddr);
 	CU_add_test(s, "run dir", test_run_dir);
 	CU_basic_set_mode(CU_BRM_VERBOSE);
 	CU_basic_run_tests();

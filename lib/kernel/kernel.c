@@ -349,6 +349,21 @@ static int write_scheme(struct dm_kernel *k, size_t i, const struct damos_opts *
 		rc = dm_err_set(err, -EOPNOTSUPP,
 				"kernel: this kernel's DAMON has no per-scheme "
 				"apply interval (no apply_interval_us file)");
+	if (!rc && (o->action == DAMOS_MIGRATE_HOT || o->action == DAMOS_MIGRATE_COLD) &&
+	    k->ops != DAMON_OPS_PADDR && !dm_sysfs_is_dir(fs, CTX "/schemes/%zu/dests", i))
+		/*
+		 * Kernels before vaddr migration (6.12) take migrate_* for any
+		 * ops but only paddr implements it: vaddr would try every
+		 * region and move nothing. vaddr migration came in the same
+		 * series as the schemes' dests directory, so that directory is
+		 * the file that tells.
+		 */
+		rc = dm_err_set(err, -EOPNOTSUPP,
+				"kernel: scheme %zu: this kernel's DAMON accepts %s for %s but "
+				"its virtual address operations do not implement it (no "
+				"schemes/%zu/dests directory, which came with vaddr migration): "
+				"it would move nothing; use paddr or a user-space backend",
+				i, dm_action_name(o->action), dm_ops_name(k->ops), i);
 	if (!rc && (o->action == DAMOS_MIGRATE_HOT || o->action == DAMOS_MIGRATE_COLD))
 		W(o->target_nid, "target_nid");
 #undef W
