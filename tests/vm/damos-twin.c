@@ -12,17 +12,27 @@
  *                               sz_applied > 0 and within the quota, the
  *                               child's VmRSS drops, the hot set stays; both
  *                               sets of stats are printed side by side
- *   damos-twin collapse-detect  on a kernel whose DAMON has no collapse action
- *                               (6.12): starting a collapse scheme on the
+ *   damos-twin detect           on 6.12, whose DAMON has no collapse action and
+ *                               whose vaddr operations take migrate_cold but
+ *                               move nothing: starting either scheme on the
  *                               kernel backend fails with -EOPNOTSUPP and a
- *                               sentence naming the action (a kernel that
- *                               has it: the start succeeds, said as such)
+ *                               sentence naming why (on a kernel that has
+ *                               them the start succeeds, said as such)
+ *   damos-twin collapse         kernel DAMON's collapse (7.2): with THP
+ *                               "madvise", a child's hot 16 MiB on 4 KiB pages
+ *                               becomes huge pages (AnonHugePages), the
+ *                               cold 80 MiB does not
+ *   damos-twin migrate          kernel DAMON's vaddr migrate_cold (7.2,
+ *                               run-vm.sh --numa): a child's cold pages move
+ *                               to node 1, its hot ones stay on node 0
  *
  * Exit 0 when everything held, 1 otherwise, 77 when the VM lacks what the
  * mode needs (said in a sentence).
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <numa.h>
+#include <numaif.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -85,8 +95,9 @@ static void __attribute__((noreturn)) workload(uint8_t *buf)
 		}
 }
 
-/* A child running workload() on a fresh 4 KiB-paged mapping at *@ret_buf. */
-static pid_t spawn(uint8_t **ret_buf)
+/* A child running workload() on a fresh 4 KiB-paged mapping at *@ret_buf
+ * (@nohuge: MADV_NOHUGEPAGE, else left to the THP mode for a collapse). */
+static pid_t spawn_thp(uint8_t **ret_buf, bool nohuge)
 {
 	uint8_t *buf = mmap(NULL, SIZE + 2 * MiB, PROT_READ | PROT_WRITE,
 			    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -95,7 +106,8 @@ static pid_t spawn(uint8_t **ret_buf)
 	if (buf == MAP_FAILED)
 		return -1;
 	buf = (uint8_t *)(((uintptr_t)buf + 2 * MiB - 1) & ~(2 * MiB - 1));
-	madvise(buf, SIZE, MADV_NOHUGEPAGE);
+	if (nohuge)
+		madvise(buf, SIZE, MADV_NOHUGEPAGE);
 	pid = fork();
 	if (pid == 0) {
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -103,6 +115,11 @@ static pid_t spawn(uint8_t **ret_buf)
 	}
 	*ret_buf = buf;
 	return pid;
+}
+
+static pid_t spawn(uint8_t **ret_buf)
+{
+	return spawn_thp(ret_buf, true);
 }
 
 static void reap(pid_t pid)
@@ -295,65 +312,289 @@ static int cmd_pageout(void)
 	return fail;
 }
 
-static int cmd_collapse_detect(void)
+/*
+ * Start @so on the kernel backend for a fresh child. Return: damon_ctx_start()'s
+ * result (its sentence in @msg), or 1 when the setup failed.
+ */
+static int kernel_start(const struct damos_opts *so, char *msg, size_t len)
 {
 	DAMON_OPTS(damon_ctx_opts, o, .ops = DAMON_OPS_VADDR, .backend = DAMON_BACKEND_KERNEL,
 		   .sample_us = 5000, .aggr_us = 100000);
-	DAMOS_OPTS(so, .action = DAMOS_COLLAPSE, .min_nr_accesses = 1, .min_sz = 2 * MiB);
-	struct utsname un;
 	damon_ctx *ctx = NULL;
 	damon_target *t = NULL;
 	uint8_t *buf;
-	int rc, status = 1;
+	int rc = 1;
 	pid_t pid;
 
-	uname(&un);
 	pid = spawn(&buf);
 	if (pid < 0)
 		return 1;
 	sleep(1);
 	if (damon_ctx_new(&ctx, &o) || damon_ctx_add_target(ctx, pid, &t) ||
-	    damon_ctx_add_scheme(ctx, &so, NULL)) {
+	    damon_ctx_add_scheme(ctx, so, NULL))
 		printf("damos-twin: FAIL: setup: %s\n", ctx ? damon_ctx_errmsg(ctx) : "context");
-		goto out;
-	}
-	rc = damon_ctx_start(ctx);
-	printf("Linux %s: collapse scheme on the kernel backend: start %d (%s): \"%s\"\n",
-	       un.release, rc, rc ? strerror(-rc) : "ok", rc ? damon_ctx_errmsg(ctx) : "");
-	if (rc == -EOPNOTSUPP && strstr(damon_ctx_errmsg(ctx), "collapse")) {
-		printf("detected: this kernel's DAMON has no collapse action\n");
-		status = 0;
-	} else if (!rc) {
-		printf("this kernel's DAMON has a collapse action: nothing to detect\n");
-		status = strncmp(un.release, "6.12", 4) == 0; /* 6.12 must not accept it */
-	} else {
-		printf("damos-twin: FAIL: expected -EOPNOTSUPP naming the action\n");
-	}
-	/* not checked: 6.12 accepts vaddr migrate_cold and moves nothing (its
-	 * migrate actions act on paddr only); damos-live migrate covers 7.2 */
-	printf("note: on 6.12 vaddr migrate_cold is accepted by kernel DAMON but moves nothing; "
-	       "not tested here\n");
-out:
+	else
+		rc = damon_ctx_start(ctx);
+	snprintf(msg, len, "%s", rc ? damon_ctx_errmsg(ctx) : "");
 	damon_ctx_unref(ctx);
 	reap(pid);
-	return status;
+	return rc;
+}
+
+/*
+ * One detection: a scheme this kernel cannot execute for vaddr must be refused
+ * with -EOPNOTSUPP and a sentence holding @why. @must_refuse: this kernel is
+ * known to lack it (a start that succeeds is then a failure, not a pass).
+ * Return: 0 or 1.
+ */
+static int detect_one(const char *what, const struct damos_opts *so, const char *why,
+		      bool must_refuse)
+{
+	char msg[512];
+	int rc = kernel_start(so, msg, sizeof(msg));
+
+	printf("%s scheme on the kernel backend: start %d (%s)%s%s%s\n", what, rc,
+	       rc ? strerror(-rc) : "ok", rc ? ": \"" : "", msg, rc ? "\"" : "");
+	if (rc == -EOPNOTSUPP && strstr(msg, why)) {
+		printf("detected: %s\n", why);
+		return 0;
+	}
+	if (!rc) {
+		printf("this kernel's DAMON executes %s for vaddr: nothing to detect%s\n", what,
+		       must_refuse ? " - but this kernel is known not to" : "");
+		return must_refuse;
+	}
+	printf("damos-twin: FAIL: expected -EOPNOTSUPP saying \"%s\"\n", why);
+	return 1;
+}
+
+static int cmd_detect(void)
+{
+	DAMOS_OPTS(collapse, .action = DAMOS_COLLAPSE, .min_nr_accesses = 1, .min_sz = 2 * MiB);
+	DAMOS_OPTS(migrate, .action = DAMOS_MIGRATE_COLD, .target_nid = 0, .max_nr_accesses = 0);
+	struct utsname un;
+	bool v612;
+	int fail = 0;
+
+	uname(&un);
+	v612 = strncmp(un.release, "6.12", 4) == 0;
+	printf("Linux %s\n", un.release);
+	fail |= detect_one("collapse", &collapse, "has no action collapse", v612);
+	fail |= detect_one("migrate_cold", &migrate, "would move nothing", v612);
+	return fail;
+}
+
+/* AnonHugePages of @pid, bytes. */
+static uint64_t anon_huge(pid_t pid)
+{
+	char path[64], line[128];
+	unsigned long kb = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/smaps_rollup", (int)pid);
+	f = fopen(path, "re");
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "AnonHugePages: %lu kB", &kb) == 1)
+			break;
+	if (f)
+		fclose(f);
+	return (uint64_t)kb * 1024;
+}
+
+/* Bytes of @pid's [addr, addr + sz) in huge pages (pagemap, kpageflags' THP bit). */
+static uint64_t huge_bytes(pid_t pid, uintptr_t addr, size_t sz)
+{
+	uint64_t n = 0;
+	char path[64];
+	int pm, kf;
+
+	snprintf(path, sizeof(path), "/proc/%d/pagemap", (int)pid);
+	pm = open(path, O_RDONLY | O_CLOEXEC);
+	kf = open("/proc/kpageflags", O_RDONLY | O_CLOEXEC);
+	for (size_t off = 0; pm >= 0 && kf >= 0 && off < sz; off += PAGE) {
+		uint64_t e = 0, fl = 0;
+
+		if (pread(pm, &e, 8, (off_t)((addr + off) / PAGE * 8)) == 8 && (e >> 63) &&
+		    pread(kf, &fl, 8, (off_t)((e & ((1ULL << 55) - 1)) * 8)) == 8)
+			n += ((fl >> 22) & 1) * PAGE;
+	}
+	if (pm >= 0)
+		close(pm);
+	if (kf >= 0)
+		close(kf);
+	return n;
+}
+
+/*
+ * Run @so by kernel DAMON on a fresh child for RUN_S; the child (*@ret_pid)
+ * keeps running. *@ret_huge: its AnonHugePages before the scheme started.
+ */
+static int kernel_run(const struct damos_opts *so, uint32_t ops, bool nohuge, pid_t *ret_pid,
+		      uint8_t **ret_buf, uint64_t *ret_huge, struct damos_stats *st)
+{
+	/* fvaddr: 48 regions of 2 MiB over the buffer to begin with */
+	DAMON_OPTS(damon_ctx_opts, o, .ops = ops, .backend = DAMON_BACKEND_KERNEL,
+		   .sample_us = 5000, .aggr_us = 100000,
+		   .min_nr_regions = ops == DAMON_OPS_FVADDR ? SIZE / (2 * MiB) : 10);
+	damon_ctx *ctx = NULL;
+	damon_target *t = NULL;
+	damos *s = NULL;
+	int rc = 1;
+
+	*ret_pid = spawn_thp(ret_buf, nohuge);
+	if (*ret_pid < 0)
+		return 1;
+	sleep(2);
+	*ret_huge = anon_huge(*ret_pid);
+	if (damon_ctx_new(&ctx, &o) || damon_ctx_add_target(ctx, *ret_pid, &t) ||
+	    (ops == DAMON_OPS_FVADDR &&
+	     damon_target_add_range(t, (uintptr_t)*ret_buf, (uintptr_t)*ret_buf + SIZE)) ||
+	    damon_ctx_add_scheme(ctx, so, &s) || damon_ctx_start(ctx)) {
+		printf("damos-twin: FAIL: %s\n", ctx ? damon_ctx_errmsg(ctx) : "context");
+	} else {
+		sleep(RUN_S);
+		rc = damos_get_stats(s, st) ? 1 : 0;
+	}
+	damon_ctx_unref(ctx);
+	return rc;
+}
+
+/*
+ * A region is collapsed whole: one straddling the hot/cold edge takes cold
+ * memory with it. With vaddr's 10 regions over the whole child, 24-66 of the
+ * 80 cold MiB were collapsed on 7.2, so the buffer is watched (fvaddr) in
+ * regions of 2 MiB to begin with. At least 5 of the 20 samples an
+ * aggregation: a freshly collapsed huge page is mapped young (x86's page
+ * protections carry the accessed bit), so its next sample reads "accessed".
+ */
+static int cmd_collapse(void)
+{
+	DAMOS_OPTS(so, .action = DAMOS_COLLAPSE, .min_nr_accesses = 5, .min_sz = 2 * MiB);
+	struct damos_stats st = { .sz = sizeof(st) };
+	uint64_t before, after, hot_huge, cold_huge;
+	uint8_t *buf;
+	pid_t pid;
+	int fd, fail = 0;
+
+	/* the guest's own THP mode: faults get 4 KiB pages, so only a collapse
+	 * can make huge ones */
+	fd = open("/sys/kernel/mm/transparent_hugepage/enabled", O_WRONLY);
+	if (fd < 0 || write(fd, "madvise", 7) != 7) {
+		printf("damos-twin: SKIP: no transparent huge pages here\n");
+		return 77;
+	}
+	close(fd);
+	if (kernel_run(&so, DAMON_OPS_FVADDR, false, &pid, &buf, &before, &st)) {
+		reap(pid);
+		return 1;
+	}
+	after = anon_huge(pid);
+	hot_huge = huge_bytes(pid, (uintptr_t)buf, HOT);
+	cold_huge = huge_bytes(pid, (uintptr_t)buf + HOT, SIZE - HOT);
+	reap(pid);
+	printf("THP madvise; collapse by kernel DAMON: AnonHugePages %lu -> %lu MiB, hot part "
+	       "in huge pages %lu of %lu MiB, cold part %lu of %lu MiB; scheme tried %lu MiB, applied %lu MiB in %lu "
+	       "regions\n", (unsigned long)(before / MiB),
+	       (unsigned long)(after / MiB), (unsigned long)(hot_huge / MiB), HOT / MiB,
+	       (unsigned long)(cold_huge / MiB), (SIZE - HOT) / MiB,
+	       (unsigned long)(st.sz_tried / MiB), (unsigned long)(st.sz_applied / MiB),
+	       (unsigned long)st.nr_applied);
+	if (hot_huge < HOT / 2) {
+		printf("damos-twin: FAIL: less than half of the hot part was collapsed\n");
+		fail = 1;
+	}
+	if (before > 4 * MiB) {
+		printf("damos-twin: FAIL: huge pages before any collapse\n");
+		fail = 1;
+	}
+	if (cold_huge > 4 * MiB) {
+		printf("damos-twin: FAIL: %lu MiB of the cold part became huge pages\n",
+		       (unsigned long)(cold_huge / MiB));
+		fail = 1;
+	}
+	return fail;
+}
+
+/* Bytes of @pid's [addr, addr + sz) on node @nid. */
+static uint64_t on_node(pid_t pid, uintptr_t addr, size_t sz, int nid)
+{
+	enum { BATCH = 512 };
+	void *pages[BATCH];
+	int status[BATCH];
+	uint64_t n = 0;
+
+	for (size_t off = 0; off < sz; off += BATCH * PAGE) {
+		size_t k = 0;
+
+		for (; k < BATCH && off + k * PAGE < sz; k++)
+			pages[k] = (void *)(addr + off + k * PAGE);
+		if (numa_move_pages(pid, k, pages, NULL, status, 0))
+			continue;
+		for (size_t i = 0; i < k; i++)
+			n += status[i] == nid;
+	}
+	return n * PAGE;
+}
+
+static int cmd_migrate(void)
+{
+	DAMOS_OPTS(so, .action = DAMOS_MIGRATE_COLD, .target_nid = 1, .max_nr_accesses = 0,
+		   .min_age = 5);
+	struct damos_stats st = { .sz = sizeof(st) };
+	uint64_t cold1, hot1, huge;
+	uint8_t *buf;
+	pid_t pid;
+	int fail = 0;
+
+	if (numa_available() < 0 || numa_max_node() < 1) {
+		printf("damos-twin: SKIP: needs two NUMA nodes (run-vm.sh --numa)\n");
+		return 77;
+	}
+	if (kernel_run(&so, DAMON_OPS_VADDR, true, &pid, &buf, &huge, &st)) {
+		reap(pid);
+		return 1;
+	}
+	cold1 = on_node(pid, (uintptr_t)buf + HOT, SIZE - HOT, 1);
+	hot1 = on_node(pid, (uintptr_t)buf, HOT, 1);
+	reap(pid);
+	printf("migrate_cold by kernel DAMON (vaddr): cold on node 1 %lu of %lu MiB, hot on "
+	       "node 1 %lu of %lu MiB; scheme tried %lu MiB, applied %lu MiB\n",
+	       (unsigned long)(cold1 / MiB), (SIZE - HOT) / MiB, (unsigned long)(hot1 / MiB),
+	       HOT / MiB, (unsigned long)(st.sz_tried / MiB), (unsigned long)(st.sz_applied / MiB));
+	if (cold1 < (SIZE - HOT) / 2) {
+		printf("damos-twin: FAIL: cold pages did not move to node 1\n");
+		fail = 1;
+	}
+	if (hot1 > HOT / 10) {
+		printf("damos-twin: FAIL: hot pages moved to node 1\n");
+		fail = 1;
+	}
+	return fail;
 }
 
 int main(int argc, char **argv)
 {
+	static const struct {
+		const char *name;
+		int (*fn)(void);
+	} cmds[] = {
+		{"pageout", cmd_pageout},
+		{"detect", cmd_detect},
+		{"collapse", cmd_collapse},
+		{"migrate", cmd_migrate},
+	};
 	const char *what = argc > 1 ? argv[1] : "";
-	int ret;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	if (!strcmp(what, "pageout"))
-		ret = cmd_pageout();
-	else if (!strcmp(what, "collapse-detect"))
-		ret = cmd_collapse_detect();
-	else {
-		fprintf(stderr, "usage: damos-twin pageout|collapse-detect\n");
-		return 2;
+	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+		if (strcmp(what, cmds[i].name))
+			continue;
+		int ret = cmds[i].fn();
+
+		if (ret != 77)
+			printf("damos-twin: %s\n", ret ? "FAIL" : "PASS");
+		return ret;
 	}
-	if (ret != 77)
-		printf("damos-twin: %s\n", ret ? "FAIL" : "PASS");
-	return ret;
+	fprintf(stderr, "usage: damos-twin pageout|detect|collapse|migrate\n");
+	return 2;
 }
