@@ -11,10 +11,19 @@
  *   damos-live migrate     needs two nodes (run-vm.sh --numa): migrate_cold
  *                          to node 1 moves the cold pages there and none of
  *                          the hot ones
+ *   damos-live watermarks  free_mem_rate watermarks just under the free memory:
+ *                          inactive (and monitoring idle: no snapshot, no
+ *                          region tried) until a hog takes a fifth of memory,
+ *                          active while it holds it, inactive after
+ *   damos-live psi         needs swap and PSI (--zram; Debian has PSI on): a
+ *                          some_mem_psi_us quota goal; the effective quota
+ *                          grows while nothing stalls, shrinks while a hog
+ *                          under a cgroup's memory.high stalls, grows after
  *
- * Exit 0 when everything held, 1 otherwise, 77 when the VM lacks swap or a
- * second node (said in a sentence).
+ * Exit 0 when everything held, 1 otherwise, 77 when the VM lacks swap, PSI or
+ * a second node (said in a sentence).
  */
+#include <dirent.h>
 #include <errno.h>
 #include <numa.h>
 #include <numaif.h>
@@ -24,7 +33,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -212,23 +226,324 @@ static int test_migrate(void)
 	return fail;
 }
 
+/* CPU time of this process's "damon-mon" thread, ms (0 when not found). */
+static uint64_t monitor_cpu_ms(void)
+{
+	char path[300], line[512];
+	uint64_t ms = 0;
+	DIR *d = opendir("/proc/self/task");
+	struct dirent *e;
+
+	while (d && (e = readdir(d))) {
+		unsigned long ut, st;
+		const char *p;
+		FILE *f;
+
+		snprintf(path, sizeof(path), "/proc/self/task/%s/stat", e->d_name);
+		f = fopen(path, "re");
+		if (!f)
+			continue;
+		if (fgets(line, sizeof(line), f) && strstr(line, "(damon-mon)") &&
+		    (p = strrchr(line, ')')) &&
+		    sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut,
+			   &st) == 2)
+			ms = (uint64_t)(ut + st) * 1000 / (uint64_t)sysconf(_SC_CLK_TCK);
+		fclose(f);
+	}
+	if (d)
+		closedir(d);
+	return ms;
+}
+
+/* Free memory in permil of the total, as the free_mem_rate watermark reads it. */
+static uint32_t free_permil(void)
+{
+	unsigned long total = 0, fr = 0, v;
+	char line[128];
+	FILE *f = fopen("/proc/meminfo", "re");
+
+	while (f && fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "MemTotal: %lu kB", &v) == 1)
+			total = v;
+		else if (sscanf(line, "MemFree: %lu kB", &v) == 1)
+			fr = v;
+	}
+	if (f)
+		fclose(f);
+	return total ? (uint32_t)(fr * 1000 / total) : 0;
+}
+
+struct phase {
+	const char *name;
+	uint32_t free_permil, active;
+	uint64_t snapshots, tried, cpu_ms;
+};
+
+/* Watch @ctx / @s for @secs; the phase's growth of snapshots, nr_tried, CPU. */
+static void watch(damon_ctx *ctx, damos *s, int secs, struct phase *ph)
+{
+	struct damon_ctx_status c0 = { .sz = sizeof(c0) }, c1 = { .sz = sizeof(c1) };
+	struct damos_stats s0 = { .sz = sizeof(s0) }, s1 = { .sz = sizeof(s1) };
+	struct damos_quota_state q = { .sz = sizeof(q) };
+	uint64_t cpu0;
+
+	usleep(500000); /* a few watermark checks (100 ms) to settle */
+	damon_ctx_status(ctx, &c0);
+	damos_get_stats(s, &s0);
+	cpu0 = monitor_cpu_ms();
+	sleep((unsigned int)secs);
+	damon_ctx_status(ctx, &c1);
+	damos_get_stats(s, &s1);
+	damos_get_quota(s, &q);
+	ph->free_permil = free_permil();
+	ph->active = q.active;
+	ph->snapshots = c1.nr_snapshots - c0.nr_snapshots;
+	ph->tried = s1.nr_tried - s0.nr_tried;
+	ph->cpu_ms = monitor_cpu_ms() - cpu0;
+	printf("  %-10s free %3u permil, active %u: +%lu snapshots, +%lu regions tried, "
+	       "monitor CPU %lu ms in %d s\n", ph->name, ph->free_permil, ph->active,
+	       (unsigned long)ph->snapshots, (unsigned long)ph->tried,
+	       (unsigned long)ph->cpu_ms, secs);
+}
+
+/*
+ * free_mem_rate watermarks: high/mid just under the free memory now, so the
+ * scheme starts inactive (free > high: monitoring idles), turns active when
+ * a hog takes a fifth of memory (free < mid), inactive again when it is
+ * given back (free > high).
+ */
+static int test_watermarks(void)
+{
+	uint32_t free0 = free_permil();
+	DAMOS_OPTS(o, .action = DAMOS_STAT, .wmarks_metric = DAMOS_WMARK_FREE_MEM_RATE,
+		   .wmarks_interval_us = 100000, .wmarks_high = free0 - 40,
+		   .wmarks_mid = free0 - 80, .wmarks_low = 10);
+	struct phase ph[3] = {{.name = "before"}, {.name = "hog"}, {.name = "after"}};
+	size_t hog_sz = (size_t)sysconf(_SC_PHYS_PAGES) * 4096 / 5;
+	damon_ctx *ctx = new_ctx();
+	damos *s = NULL;
+	char *hog;
+	int fail = 0;
+
+	if (!ctx)
+		return 1;
+	printf("watermarks: free_mem_rate high %u mid %u low %u permil, free now %u\n",
+	       o.wmarks_high, o.wmarks_mid, o.wmarks_low, free0);
+	if (damon_ctx_add_scheme(ctx, &o, &s) || damon_ctx_start(ctx)) {
+		printf("damos-live: FAIL: %s\n", damon_ctx_errmsg(ctx));
+		damon_ctx_unref(ctx);
+		return 1;
+	}
+	watch(ctx, s, 3, &ph[0]);
+	hog = mmap(NULL, hog_sz, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (hog == MAP_FAILED) {
+		damon_ctx_unref(ctx);
+		return 1;
+	}
+	memset(hog, 1, hog_sz);
+	watch(ctx, s, 3, &ph[1]);
+	munmap(hog, hog_sz);
+	watch(ctx, s, 3, &ph[2]);
+	dump(ctx, s);
+	damon_ctx_unref(ctx);
+	for (int i = 0; i < 3; i += 2)
+		if (ph[i].active || ph[i].tried || ph[i].snapshots > 1) {
+			printf("damos-live: FAIL: %s the hog (free above high) the scheme ran or "
+			       "monitoring went on\n", ph[i].name);
+			fail = 1;
+		}
+	if (!ph[1].active || !ph[1].tried || ph[1].snapshots < 10) {
+		printf("damos-live: FAIL: the hog (free below mid) did not activate the scheme\n");
+		fail = 1;
+	}
+	return fail;
+}
+
+/* Put @pid into a new cgroup v2 group whose memory.high is @high bytes. */
+static int cgroup_cap(pid_t pid, unsigned long high)
+{
+	char v[32];
+	FILE *f;
+
+	mkdir("/sys/fs/cgroup", 0755);
+	if (access("/sys/fs/cgroup/cgroup.procs", F_OK) &&
+	    mount("none", "/sys/fs/cgroup", "cgroup2", 0, NULL))
+		return -errno;
+	mkdir("/sys/fs/cgroup/hog", 0755);
+	if (!(f = fopen("/sys/fs/cgroup/cgroup.subtree_control", "we")))
+		return -errno;
+	fputs("+memory", f);
+	if (fclose(f))
+		return -errno;
+	snprintf(v, sizeof(v), "%lu", high);
+	if (!(f = fopen("/sys/fs/cgroup/hog/memory.high", "we")))
+		return -errno;
+	fputs(v, f);
+	if (fclose(f))
+		return -errno;
+	snprintf(v, sizeof(v), "%d", (int)pid);
+	if (!(f = fopen("/sys/fs/cgroup/hog/cgroup.procs", "we")))
+		return -errno;
+	fputs(v, f);
+	return fclose(f) ? -errno : 0;
+}
+
+/* The "some" total of /proc/pressure/memory, us. Return: 0 or -errno. */
+static int psi_some_us(uint64_t *ret)
+{
+	char line[256];
+	unsigned long long v;
+	int rc = -ENOENT;
+	FILE *f = fopen("/proc/pressure/memory", "re");
+
+	while (f && fgets(line, sizeof(line), f))
+		if (!strncmp(line, "some ", 5) && strstr(line, "total=") &&
+		    sscanf(strstr(line, "total=") + 6, "%llu", &v) == 1) {
+			*ret = v;
+			rc = 0;
+		}
+	if (f)
+		fclose(f);
+	return rc;
+}
+
+/* esz at the end of @secs, sampled every 100 ms (the lowest and highest tuned
+ * value too). */
+static uint64_t esz_after(damos *s, int secs, uint64_t *lo, uint64_t *hi)
+{
+	struct damos_quota_state q = { .sz = sizeof(q) };
+
+	*lo = UINT64_MAX;
+	*hi = 0;
+	for (int i = 0; i < secs * 10; i++) {
+		usleep(100000);
+		damos_get_quota(s, &q);
+		if (q.esz == UINT64_MAX)
+			continue; /* before the first reset interval: not tuned yet */
+		*lo = q.esz < *lo ? q.esz : *lo;
+		*hi = q.esz > *hi ? q.esz : *hi;
+	}
+	return q.esz;
+}
+
+/*
+ * A some_mem_psi_us goal: the effective quota grows while memory stalls stay
+ * under the target (nothing stalls), shrinks while a hog squeezed under a
+ * cgroup's memory.high stalls far above it, grows again after.
+ */
+static int test_psi(void)
+{
+	DAMOS_OPTS(o, .action = DAMOS_STAT, .quota_reset_interval_ms = 200);
+	struct damos_goal_opts g = { .sz = sizeof(g), .metric = DAMOS_GOAL_SOME_MEM_PSI_US,
+				     .target_value = 2000 };
+	uint64_t e[3], lo[3], hi[3], psi0 = 0, psi1 = 0;
+	damon_ctx *ctx = new_ctx();
+	damos *s = NULL;
+	int rc, fail = 0;
+	pid_t hog;
+
+	if (!ctx)
+		return 1;
+	if (damon_ctx_add_scheme(ctx, &o, &s) || damos_add_goal(s, &g) < 0 ||
+	    damon_ctx_start(ctx)) {
+		printf("damos-live: FAIL: %s\n", damon_ctx_errmsg(ctx));
+		damon_ctx_unref(ctx);
+		return 1;
+	}
+	e[0] = esz_after(s, 3, &lo[0], &hi[0]);
+	hog = fork();
+	if (hog == 0) {
+		/* 192 MiB written over and over under a 32 MiB memory.high */
+		size_t sz = 192 * MiB;
+		char *p = mmap(NULL, sz, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		raise(SIGSTOP); /* until it is in its cgroup */
+		for (;;)
+			for (size_t off = 0; p != MAP_FAILED && off < sz; off += 4096)
+				p[off]++;
+	}
+	waitpid(hog, NULL, WUNTRACED);
+	rc = cgroup_cap(hog, 32 * MiB);
+	if (rc) {
+		printf("damos-live: FAIL: cgroup v2 memory.high: %s\n", strerror(-rc));
+		kill(hog, SIGKILL);
+		damon_ctx_unref(ctx);
+		return 1;
+	}
+	kill(hog, SIGCONT);
+	psi_some_us(&psi0);
+	e[1] = esz_after(s, 5, &lo[1], &hi[1]);
+	psi_some_us(&psi1);
+	kill(hog, SIGKILL);
+	waitpid(hog, NULL, 0);
+	e[2] = esz_after(s, 4, &lo[2], &hi[2]);
+	damon_ctx_unref(ctx);
+	printf("psi goal (some_mem_psi_us %lu us per %lu ms):\n", (unsigned long)g.target_value,
+	       (unsigned long)o.quota_reset_interval_ms);
+	printf("  no stall   esz %lu B at the end (range %lu .. %lu)\n", (unsigned long)e[0],
+	       (unsigned long)lo[0], (unsigned long)hi[0]);
+	printf("  hog        esz %lu B at the end (range %lu .. %lu); PSI some +%lu ms in 5 s\n",
+	       (unsigned long)e[1], (unsigned long)lo[1], (unsigned long)hi[1],
+	       (unsigned long)((psi1 - psi0) / 1000));
+	printf("  after      esz %lu B at the end (range %lu .. %lu)\n", (unsigned long)e[2],
+	       (unsigned long)lo[2], (unsigned long)hi[2]);
+	if (!(e[0] > lo[0])) {
+		printf("damos-live: FAIL: the quota did not grow without stalls\n");
+		fail = 1;
+	}
+	if (!(e[1] < hi[1] && e[1] < e[0])) {
+		printf("damos-live: FAIL: the quota did not shrink under stalls\n");
+		fail = 1;
+	}
+	if (!(e[2] > lo[2])) {
+		printf("damos-live: FAIL: the quota did not grow again after the stalls\n");
+		fail = 1;
+	}
+	if (psi1 - psi0 < 5 * g.target_value) {
+		printf("damos-live: FAIL: the hog did not stall enough to tell\n");
+		fail = 1;
+	}
+	return fail;
+}
+
 int main(int argc, char **argv)
 {
+	static const struct {
+		const char *name;
+		int (*fn)(void);
+	} cmds[] = {
+		{"pageout", test_pageout},
+		{"migrate", test_migrate},
+		{"watermarks", test_watermarks},
+		{"psi", test_psi},
+	};
 	const char *what = argc > 1 ? argv[1] : "";
+	int (*fn)(void) = NULL;
+	uint64_t psi;
 	pthread_t th;
 	int ret;
 
-	if (!strcmp(what, "migrate") && (numa_available() < 0 || numa_max_node() < 1)) {
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
+		if (!strcmp(what, cmds[i].name))
+			fn = cmds[i].fn;
+	if (!fn) {
+		fprintf(stderr, "usage: damos-live pageout|migrate|watermarks|psi\n");
+		return 2;
+	}
+	if (fn == test_migrate && (numa_available() < 0 || numa_max_node() < 1)) {
 		printf("damos-live: SKIP: needs two NUMA nodes (run-vm.sh --numa)\n");
 		return 77;
 	}
-	if (!strcmp(what, "pageout") && access("/dev/zram0", F_OK)) {
+	if ((fn == test_pageout || fn == test_psi) && access("/dev/zram0", F_OK)) {
 		printf("damos-live: SKIP: needs swap (run-vm.sh --zram)\n");
 		return 77;
 	}
-	if (strcmp(what, "migrate") && strcmp(what, "pageout")) {
-		fprintf(stderr, "usage: damos-live pageout|migrate\n");
-		return 2;
+	if (fn == test_psi && psi_some_us(&psi)) {
+		printf("damos-live: SKIP: no /proc/pressure/memory (a kernel without "
+		       "CONFIG_PSI, or booted with psi=0)\n");
+		return 77;
 	}
 	{
 		/* uffd_wp never arms a page inside a transparent huge page (that
@@ -246,11 +561,11 @@ int main(int argc, char **argv)
 	if (buf == MAP_FAILED)
 		return 1;
 	madvise(buf, SIZE, MADV_NOHUGEPAGE);
-	if (!strcmp(what, "migrate"))
+	if (fn == test_migrate)
 		numa_setlocal_memory(buf, SIZE); /* node 0: the CPUs' node */
 	memset(buf, 1, SIZE);
 	pthread_create(&th, NULL, writer, NULL);
-	ret = !strcmp(what, "pageout") ? test_pageout() : test_migrate();
+	ret = fn();
 	atomic_store(&stop, true);
 	pthread_join(th, NULL);
 	printf("damos-live: %s\n", ret ? "FAIL" : "PASS");
