@@ -25,16 +25,18 @@
  * noise, and the report is memory and coverage.
  *
  * Measured on the development machine (Linux 6.18 PVM guest, THP "madvise",
- * uffd_wp backend, defaults: 64 MiB hot, 448 MiB cold, 10 s; 4 runs):
+ * uffd_wp backend, defaults: 64 MiB hot, 448 MiB cold, 10 s):
  *   always   hot 100% huge, cold 448 MiB huge, 420 MiB resident beyond the
- *            28 MiB touched, 6.8-8.9 ns per write
- *   never    hot 0% huge, cold 28 MiB resident, 10.9-12.1 ns per write
+ *            28 MiB touched
+ *   never    hot 0% huge, cold 28 MiB resident
  *   advisor  hot 100% huge (collapsed within ~3 s), cold 0 huge and 28 MiB
- *            resident (the 420 MiB waste gone), 8.1-9.8 ns per write
- * The per-write time of this scattered-write loop came out ~30% lower with
- * huge pages in every run, although pointer-chase measurements on this
- * machine showed no THP gain (shadow page tables): load from other programs
- * was 1-5 on 2 CPUs, so treat it as a hint, not a result.
+ *            resident (the 420 MiB waste gone)
+ * ns per write, two runs on an otherwise idle machine (load < 0.6): always
+ * 9.5 and 9.9, never 10.5 and 10.5, advisor 8.9 and 10.5 - within noise of
+ * each other, as expected with shadow page tables. (Runs under a load of
+ * 1-5 had shown huge pages ~30% faster: that was the load, not the TLB.)
+ * On bare metal the hot part's huge pages are where the speedup comes from,
+ * and the advisor keeps them.
  *
  * Usage: thp-advisor [--hot MiB] [--cold MiB] [--seconds S] [--backend NAME]
  *                    [--mode always|never|advisor]
