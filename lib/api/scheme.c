@@ -280,7 +280,9 @@ _public_ int damos_add_goal(damos *s, const struct damos_goal_opts *opts)
 
 _public_ int damos_set_goal_current(damos *s, unsigned int idx, uint64_t current_value)
 {
+	struct dm_err err = { 0 };
 	damon_ctx *ctx;
+	int ret = 0;
 
 	if (!s)
 		return -EINVAL;
@@ -294,7 +296,12 @@ _public_ int damos_set_goal_current(damos *s, unsigned int idx, uint64_t current
 				   idx);
 	}
 	s->sc.goals[idx].opts.current_value = current_value;
+	/* the kernel's DAMON reads it only when told to */
+	if (ctx->kern && !ctx->kern_ended)
+		ret = dm_kernel_set_goal_current(ctx->kern, &s->sc, idx, current_value, &err);
 	pthread_mutex_unlock(&ctx->runner.lock);
+	if (ret)
+		return dm_ctx_fail(ctx, -EIO, "%s", err.msg);
 	return 0;
 }
 

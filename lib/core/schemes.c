@@ -159,6 +159,11 @@ static bool core_filter_about(const struct damos_filter_opts *f, uint32_t tidx,
 	return m == !!f->matching;
 }
 
+bool dm_filter_is_core(uint32_t type)
+{
+	return type == DAMOS_FILTER_ADDR || type == DAMOS_FILTER_TARGET;
+}
+
 bool dm_scheme_core_filters_pass(const struct dm_scheme *s, uint32_t tidx,
 				 const struct dm_region *r)
 {
@@ -167,7 +172,7 @@ bool dm_scheme_core_filters_pass(const struct dm_scheme *s, uint32_t tidx,
 	for (size_t i = 0; i < s->nr_filters; i++) {
 		const struct damos_filter_opts *f = &s->filters[i];
 
-		if (f->type != DAMOS_FILTER_ADDR && f->type != DAMOS_FILTER_TARGET)
+		if (!dm_filter_is_core(f->type))
 			continue;
 		if (core_filter_about(f, tidx, r))
 			return f->allow;

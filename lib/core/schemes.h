@@ -136,6 +136,10 @@ uint64_t dm_scheme_wmark_wait(struct dm_scheme *s, uint64_t now_us,
 uint32_t dm_scheme_score(const struct dm_scheme *s, const struct dm_region *r,
 			 uint32_t max_nr_accesses, uint64_t aggr_us);
 
+/* Is a filter of @type judged by the core layer (addr, target: region by
+ * region), not by the operations layer (page by page)? */
+bool dm_filter_is_core(uint32_t type);
+
 /* Core-layer filters: does the region (of target @tidx) pass them? */
 bool dm_scheme_core_filters_pass(const struct dm_scheme *s, uint32_t tidx,
 				 const struct dm_region *r);

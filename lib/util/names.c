@@ -35,6 +35,33 @@ const char *dm_action_name(uint32_t action)
 	return action < sizeof(names) / sizeof(names[0]) ? names[action] : NULL;
 }
 
+const char *dm_goal_metric_name(uint32_t metric)
+{
+	static const char *const names[] = {
+		[DAMOS_GOAL_USER_INPUT] = "user_input",
+		[DAMOS_GOAL_SOME_MEM_PSI_US] = "some_mem_psi_us",
+		[DAMOS_GOAL_NODE_MEM_USED_BP] = "node_mem_used_bp",
+		[DAMOS_GOAL_NODE_MEM_FREE_BP] = "node_mem_free_bp",
+	};
+
+	return metric < sizeof(names) / sizeof(names[0]) ? names[metric] : NULL;
+}
+
+const char *dm_filter_type_name(uint32_t type)
+{
+	static const char *const names[] = {
+		[DAMOS_FILTER_ANON] = "anon",
+		[DAMOS_FILTER_MEMCG] = "memcg",
+		[DAMOS_FILTER_YOUNG] = "young",
+		[DAMOS_FILTER_HUGEPAGE_SIZE] = "hugepage_size",
+		[DAMOS_FILTER_UNMAPPED] = "unmapped",
+		[DAMOS_FILTER_ADDR] = "addr",
+		[DAMOS_FILTER_TARGET] = "target",
+	};
+
+	return type < sizeof(names) / sizeof(names[0]) ? names[type] : NULL;
+}
+
 const struct dm_exclusive_module dm_exclusive_modules[] = {
 	{ "damon_stat", "DAMON_STAT" },
 	{ "damon_reclaim", "DAMON_RECLAIM" },

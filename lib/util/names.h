@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later OR BSD-2-Clause */
 /*
- * The kernel's words for libdamon's enums: operations sets, DAMOS actions and
- * the exclusive DAMON modules. One table each, shared by the API's sentences,
+ * The kernel's words for libdamon's enums: operations sets, DAMOS actions,
+ * quota goal metrics, filter types and the exclusive DAMON modules. One table each, shared by the API's sentences,
  * the kernel backend's sysfs writes and the probe's verdicts.
  */
 #ifndef DAMON_UTIL_NAMES_H
@@ -16,6 +16,13 @@ const char *dm_ops_name(uint32_t ops);
 /* "stat", "cold", ... as the kernel's schemes/N/action file spells them;
  * NULL for anything else. */
 const char *dm_action_name(uint32_t action);
+
+/* "user_input", ... as goals/M/target_metric spells them; NULL for anything
+ * else. */
+const char *dm_goal_metric_name(uint32_t metric);
+
+/* "anon", ..., "target" as filters/M/type spells them; NULL for anything else. */
+const char *dm_filter_type_name(uint32_t type);
 
 /* Modules whose running kdamond makes every other kdamond start fail. */
 struct dm_exclusive_module {

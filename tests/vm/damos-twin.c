@@ -48,6 +48,8 @@
 
 #include <damon/damon.h>
 
+#include "vm-util.h"
+
 #define MiB (1024UL * 1024)
 #define PAGE 4096UL
 #define SIZE (96 * MiB)
@@ -126,46 +128,6 @@ static void reap(pid_t pid)
 {
 	if (pid > 0 && kill(pid, SIGKILL) == 0)
 		waitpid(pid, NULL, 0);
-}
-
-/* VmRSS of @pid in bytes (0 when unreadable). */
-static uint64_t vmrss(pid_t pid)
-{
-	char path[64], line[128];
-	unsigned long kb = 0;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-	f = fopen(path, "re");
-	while (f && fgets(line, sizeof(line), f))
-		if (sscanf(line, "VmRSS: %lu kB", &kb) == 1)
-			break;
-	if (f)
-		fclose(f);
-	return (uint64_t)kb * 1024;
-}
-
-/* Bytes of [addr, addr + sz) of @pid present in memory (pagemap bit 63). */
-static uint64_t present(pid_t pid, uintptr_t addr, size_t sz)
-{
-	enum { BATCH = 512 };
-	uint64_t e[BATCH], n = 0;
-	char path[64];
-	int fd;
-
-	snprintf(path, sizeof(path), "/proc/%d/pagemap", (int)pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return 0;
-	for (size_t off = 0; off < sz; off += BATCH * PAGE) {
-		size_t k = (sz - off) / PAGE < BATCH ? (sz - off) / PAGE : BATCH;
-		ssize_t got = pread(fd, e, k * 8, (off_t)((addr + off) / PAGE * 8));
-
-		for (ssize_t i = 0; i < got / 8; i++)
-			n += e[i] >> 63;
-	}
-	close(fd);
-	return n * PAGE;
 }
 
 struct outcome {
@@ -387,18 +349,7 @@ static int cmd_detect(void)
 /* AnonHugePages of @pid, bytes. */
 static uint64_t anon_huge(pid_t pid)
 {
-	char path[64], line[128];
-	unsigned long kb = 0;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%d/smaps_rollup", (int)pid);
-	f = fopen(path, "re");
-	while (f && fgets(line, sizeof(line), f))
-		if (sscanf(line, "AnonHugePages: %lu kB", &kb) == 1)
-			break;
-	if (f)
-		fclose(f);
-	return (uint64_t)kb * 1024;
+	return proc_kb(pid, "smaps_rollup", "AnonHugePages");
 }
 
 /* Bytes of @pid's [addr, addr + sz) in huge pages (pagemap, kpageflags' THP bit). */
