@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,8 +31,11 @@ int dm_proc_start_time(const char *proc_root, pid_t pid, uint64_t *ret)
 	if (!p)
 		return -ESRCH;
 	p++;
-	/* field 3 (state) is the first after ')' */
-	for (field = 2; field < 22 && p; field++)
+	/* p is at the blank before field 3 (state); each step moves one
+	 * field on, to the blank before field 22 (until this was counted
+	 * from 2, it read field 23, vsize, which changes as the owner maps
+	 * memory: a live owner looked like a recycled pid) */
+	for (field = 3; field < 22 && p; field++)
 		p = strchr(p + 1, ' ');
 	if (!p)
 		return -ESRCH;
@@ -44,12 +48,32 @@ static void rec_path(char *buf, size_t sz, const char *run_dir, unsigned long id
 	snprintf(buf, sz, "%s/kdamond-%lu.owner", run_dir ? run_dir : DM_RUN_DIR_DEFAULT, idx);
 }
 
+int dm_proc_pidns(const char *proc_root, struct dm_pidns *ret)
+{
+	char path[PATH_MAX];
+	struct stat st;
+
+	if (dm_proc_path(path, sizeof(path), proc_root, 0, "ns/pid") < 0)
+		return -EINVAL;
+	if (stat(path, &st) < 0)
+		return -errno;
+	ret->dev = (uint64_t)st.st_dev;
+	ret->ino = (uint64_t)st.st_ino;
+	return 0;
+}
+
+static bool ns_known(const struct dm_pidns *ns)
+{
+	return ns->dev || ns->ino;
+}
+
 enum dm_owner_state dm_owner_read(const char *run_dir, const char *proc_root, unsigned long idx,
 				  struct dm_owner_rec *ret)
 {
-	char path[PATH_MAX], buf[128];
-	unsigned long long st;
-	int owner, kpid, ver;
+	char path[PATH_MAX], buf[160];
+	unsigned long long st, nsdev = 0, nsino = 0;
+	int owner, kpid, ver, n_want;
+	struct dm_pidns mine = {0};
 	uint64_t now_st;
 	ssize_t n;
 
@@ -60,12 +84,26 @@ enum dm_owner_state dm_owner_read(const char *run_dir, const char *proc_root, un
 		return DM_OWNER_NONE;
 	if (n < 0)
 		return DM_OWNER_BAD;
-	if (sscanf(buf, "libdamon %d %d %llu %d", &ver, &owner, &st, &kpid) != 4 || ver != 1 ||
+	if (sscanf(buf, "libdamon %d", &ver) != 1 || (ver != 1 && ver != 2))
+		return DM_OWNER_BAD;
+	n_want = ver == 1 ? 4 : 6;
+	if (sscanf(buf, "libdamon %d %d %llu %d %llu %llu", &ver, &owner, &st, &kpid, &nsdev,
+		   &nsino) < n_want ||
 	    owner <= 0)
 		return DM_OWNER_BAD;
 	ret->owner = owner;
 	ret->start_time = st;
 	ret->kdamond_pid = kpid;
+	ret->ns.dev = nsdev;
+	ret->ns.ino = nsino;
+	/*
+	 * OWNER counts in the writer's pid namespace. Judged only when that
+	 * is ours; when either side's namespace is unknown (a version 1
+	 * record, a kernel without pid namespaces), by pid as before.
+	 */
+	if (ns_known(&ret->ns) && !dm_proc_pidns(proc_root, &mine) && ns_known(&mine) &&
+	    (mine.dev != ret->ns.dev || mine.ino != ret->ns.ino))
+		return DM_OWNER_OTHER_NS;
 	if (dm_proc_pid_alive(proc_root, owner) == -ESRCH)
 		return DM_OWNER_ORPHAN;
 	if (dm_proc_start_time(proc_root, owner, &now_st) == 0 && now_st != st)
@@ -76,13 +114,14 @@ enum dm_owner_state dm_owner_read(const char *run_dir, const char *proc_root, un
 int dm_owner_write(const char *run_dir, unsigned long idx, const struct dm_owner_rec *rec,
 		   struct dm_err *err)
 {
-	char path[PATH_MAX], tmp[PATH_MAX + 8], line[128];
+	char path[PATH_MAX], tmp[PATH_MAX + 8], line[160];
 	int fd, len;
 
 	rec_path(path, sizeof(path), run_dir, idx);
 	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	len = snprintf(line, sizeof(line), "libdamon 1 %d %llu %d\n", (int)rec->owner,
-		       (unsigned long long)rec->start_time, (int)rec->kdamond_pid);
+	len = snprintf(line, sizeof(line), "libdamon 2 %d %llu %d %llu %llu\n", (int)rec->owner,
+		       (unsigned long long)rec->start_time, (int)rec->kdamond_pid,
+		       (unsigned long long)rec->ns.dev, (unsigned long long)rec->ns.ino);
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0)
 		return dm_err_set(err, -errno, "kernel: cannot write libdamon's record %s: %s", tmp,
@@ -136,7 +175,11 @@ int dm_owner_lock(const char *run_dir, int *ret_fd, struct dm_err *err)
 		struct flock who = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
 
 		if (e == EAGAIN || e == EACCES) {
-			if (fcntl(fd, F_GETLK, &who) == 0 && who.l_type != F_UNLCK)
+			/* l_pid counts in our pid namespace: 0 when the holder
+			 * lives in another one (a container sharing /run) */
+			bool known = fcntl(fd, F_GETLK, &who) == 0 && who.l_type != F_UNLCK;
+
+			if (known && who.l_pid > 0)
 				dm_err_set(err, -EBUSY,
 					   "kernel: libdamon process %d drives kernel DAMON "
 					   "(it holds %s); stop its context or use another backend",
@@ -144,8 +187,9 @@ int dm_owner_lock(const char *run_dir, int *ret_fd, struct dm_err *err)
 			else
 				dm_err_set(err, -EBUSY,
 					   "kernel: another libdamon process drives kernel DAMON "
-					   "(it holds %s); stop its context or use another backend",
-					   path);
+					   "(it holds %s%s); stop its context or use another backend",
+					   path,
+					   known ? " and lives in another pid namespace" : "");
 			close(fd);
 			return -EBUSY;
 		}

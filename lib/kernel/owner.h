@@ -10,11 +10,18 @@
  *    inherited by fork() children (a flock() or OFD lock would be, and a
  *    crashed owner's forked workload would keep it alive) and the kernel
  *    drops it when the process dies, however it dies.
- *  - "kdamond-N.owner": one line "libdamon 1 OWNER_PID START_TIME KDAMOND_PID"
+ *  - "kdamond-N.owner": one line
+ *    "libdamon 2 OWNER_PID START_TIME KDAMOND_PID PIDNS_DEV PIDNS_INO"
  *    for each kdamond directory N libdamon created, written before the
  *    directory exists. START_TIME is field 22 of /proc/OWNER_PID/stat, so a
  *    recycled pid is not taken for the owner. A record whose owner is gone
  *    marks an orphan, which the next libdamon user turns off and removes.
+ *    OWNER_PID counts in the owner's pid namespace, named by PIDNS_DEV and
+ *    PIDNS_INO (st_dev, st_ino of /proc/self/ns/pid; 0 0: unknown). A
+ *    container sharing /run with the host writes numbers that mean nothing
+ *    here (or name an unrelated task), so an owner in another pid namespace
+ *    is never judged: it counts as alive. Version 1 records (written before
+ *    the namespace fields existed) are read and judged by pid as before.
  * /run is a tmpfs: records vanish at reboot, as kdamonds do.
  */
 #ifndef DAMON_KERNEL_OWNER_H
@@ -28,10 +35,16 @@
 
 #define DM_RUN_DIR_DEFAULT "/run/libdamon"
 
+/* A pid namespace: st_dev and st_ino of its /proc/PID/ns/pid (0, 0: unknown). */
+struct dm_pidns {
+	uint64_t dev, ino;
+};
+
 struct dm_owner_rec {
 	pid_t owner;
 	uint64_t start_time; /* field 22 of /proc/OWNER/stat */
 	pid_t kdamond_pid;   /* 0 before it ran */
+	struct dm_pidns ns;  /* the owner's; read (or written) as {0, 0} when unknown */
 };
 
 enum dm_owner_state {
@@ -39,15 +52,23 @@ enum dm_owner_state {
 	DM_OWNER_ALIVE,	 /* a live libdamon process owns it */
 	DM_OWNER_ORPHAN, /* its libdamon owner is gone */
 	DM_OWNER_BAD,	 /* a record that cannot be parsed */
+	DM_OWNER_OTHER_NS, /* a libdamon process of another pid namespace owns it:
+			    * taken as alive, never reclaimed from here */
 };
 
 /* Start time (jiffies since boot, /proc/PID/stat field 22) of @pid. */
 int dm_proc_start_time(const char *proc_root, pid_t pid, uint64_t *ret);
 
-/* Read the record of kdamond @idx and judge its owner. */
+/* The pid namespace of the calling process, seen through @proc_root
+ * (NULL: /proc). -errno when it cannot be read (no CONFIG_PID_NS). */
+int dm_proc_pidns(const char *proc_root, struct dm_pidns *ret);
+
+/* Read the record of kdamond @idx and judge its owner (pids of our own pid
+ * namespace only; OTHER_NS otherwise). */
 enum dm_owner_state dm_owner_read(const char *run_dir, const char *proc_root, unsigned long idx,
 				  struct dm_owner_rec *ret);
 
+/* Write @rec (version 2; @rec->ns as given, the caller fills it). */
 int dm_owner_write(const char *run_dir, unsigned long idx, const struct dm_owner_rec *rec,
 		   struct dm_err *err);
 void dm_owner_remove(const char *run_dir, unsigned long idx);

@@ -12,19 +12,38 @@
  * struct of ours. A target's block is complete after nr_regions events; an
  * aggregation is complete after the last target's block (or when the next
  * aggregation begins, should the kernel have dropped a target).
+ *
+ * Pid namespaces: kdamonds/N/pid prints the kdamond's pid in the initial
+ * pid namespace, and perf_event_open() looks its pid argument up in the
+ * caller's. Kthreads exist only in the initial namespace, so from a child
+ * namespace (a container) the kdamond cannot be bound at all, and the same
+ * number may name an unrelated task of that namespace: the stream would
+ * then follow that task and never carry a record. dm_ktrace_kdamond_visible()
+ * tells the cases apart before anything is bound.
+ *
+ * Manual mode (k->wake_epfd >= 0): the event wakes its poll waiters on
+ * every record (wakeup_events = 1), and its fd joins the runner's epoll
+ * set, so the caller's damon_ctx_fd() turns readable as soon as an
+ * aggregation's records land, not when a timer guesses they have.
  */
 #include <errno.h>
+#include <limits.h>
 #include <linux/perf_event.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "kernel_int.h"
+#include "../util/proc.h"
+
+/* PF_KTHREAD of include/linux/sched.h: the flags field of /proc/PID/stat */
+#define DM_PF_KTHREAD 0x00200000u
 
 static const char *const event_dirs[] = {
 	"kernel/tracing/events/damon/damon_aggregated",
@@ -125,6 +144,42 @@ bool dm_ktrace_available(struct dm_kernel *k)
 	return read_format(k, NULL) == 0;
 }
 
+bool dm_ktrace_kdamond_visible(const char *proc_root, pid_t pid)
+{
+	char path[PATH_MAX], buf[1024];
+	const char *comm, *end, *p;
+	unsigned long long flags;
+	ssize_t n;
+
+	if (pid <= 0)
+		return false;
+	/* a /proc of another pid namespace (the host's, seen from a
+	 * container) shows tasks perf_event_open() cannot find from here */
+	if (dm_proc_self_pid(proc_root) != getpid())
+		return false;
+	if (dm_proc_path(path, sizeof(path), proc_root, pid, "stat") < 0)
+		return false;
+	n = dm_proc_read_file(path, buf, sizeof(buf));
+	if (n < 0 && n != -ERANGE)
+		return false;
+	/*
+	 * "PID (kdamond.N) S PPID ... FLAGS ...": the name alone can be faked
+	 * by any task (PR_SET_NAME); PF_KTHREAD cannot, and only the initial
+	 * namespace holds kthreads.
+	 */
+	comm = strchr(buf, '(');
+	end = strrchr(buf, ')');
+	if (!comm || !end || end < comm || strncmp(comm + 1, "kdamond.", 8))
+		return false;
+	p = end + 1;
+	/* p is at the blank before field 3 (state); flags is field 9 */
+	for (int field = 3; field < 9 && p; field++)
+		p = strchr(p + 1, ' ');
+	if (!p || sscanf(p + 1, "%llu", &flags) != 1)
+		return false;
+	return (flags & DM_PF_KTHREAD) != 0;
+}
+
 static size_t ring_pages(const struct dm_kernel *k)
 {
 	/* ~64 bytes per region event; room for 4 aggregations at the maximum */
@@ -154,6 +209,10 @@ int dm_ktrace_open(struct dm_kernel *k, struct dm_err *err)
 	/* event times comparable with CLOCK_MONOTONIC (delay measurements) */
 	pa.use_clockid = 1;
 	pa.clockid = CLOCK_MONOTONIC;
+	/* manual mode: poll waiters wake on every record (the default is at
+	 * half the ring, which an aggregation of a few regions never fills) */
+	if (k->wake_epfd >= 0)
+		pa.wakeup_events = 1;
 	/* bound to our kdamond: other kdamonds' events never reach us */
 	fd = (int)syscall(SYS_perf_event_open, &pa, k->kdamond_pid, -1, -1, PERF_FLAG_FD_CLOEXEC);
 	if (fd < 0)
@@ -173,6 +232,20 @@ int dm_ktrace_open(struct dm_kernel *k, struct dm_err *err)
 				  "kernel: mapping the perf ring buffer (%zu pages) "
 				  "failed: %s",
 				  n, strerror(-rc));
+	}
+	if (k->wake_epfd >= 0) {
+		struct epoll_event ev = {.events = EPOLLIN};
+
+		if (epoll_ctl(k->wake_epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+			rc = -errno;
+			munmap(k->ring, k->ring_sz);
+			k->ring = NULL;
+			close(fd);
+			return dm_err_set(err, rc,
+					  "kernel: adding the perf event to the context's "
+					  "epoll set failed: %s",
+					  strerror(-rc));
+		}
 	}
 	k->trace_fd = fd;
 	k->resync = true;
@@ -340,6 +413,8 @@ void dm_ktrace_close(struct dm_kernel *k)
 	if (k->ring)
 		munmap(k->ring, k->ring_sz);
 	k->ring = NULL;
+	if (k->trace_fd >= 0 && k->wake_epfd >= 0)
+		epoll_ctl(k->wake_epfd, EPOLL_CTL_DEL, k->trace_fd, NULL);
 	if (k->trace_fd >= 0)
 		close(k->trace_fd);
 	k->trace_fd = -1;

@@ -247,6 +247,7 @@ struct kd_seen {
 	unsigned int nr_live, nr_orphan;
 	unsigned long live_idx, orphan_idx;
 	pid_t live_owner, orphan_owner;
+	bool live_other_ns; /* that live owner counts pids in another pid namespace */
 };
 
 static void read_kd(int kds, const char *name, unsigned long idx, struct kd_seen *s,
@@ -258,11 +259,15 @@ static void read_kd(int kds, const char *name, unsigned long idx, struct kd_seen
 	enum kd_state st;
 	int n;
 
-	switch (dm_owner_read(in->run_dir, in->proc_root, idx, &rec)) {
+	enum dm_owner_state os = dm_owner_read(in->run_dir, in->proc_root, idx, &rec);
+
+	switch (os) {
 	case DM_OWNER_ALIVE:
+	case DM_OWNER_OTHER_NS: /* cannot be judged from here: taken as alive */
 		if (!s->nr_live++ || idx < s->live_idx) {
 			s->live_idx = idx;
 			s->live_owner = rec.owner;
+			s->live_other_ns = os == DM_OWNER_OTHER_NS;
 		}
 		return;
 	case DM_OWNER_ORPHAN:
@@ -387,7 +392,14 @@ static void say_kdamonds(const struct kd_seen *s, struct clauses *c)
 	unsigned int more = s->nr_dirs - 1;
 	char tail[48] = "";
 
-	if (s->nr_live) {
+	if (s->nr_live && s->live_other_ns) {
+		add(c, true,
+		    "kdamond %lu belongs to libdamon process %d in another pid namespace, which "
+		    "cannot be checked from here and so counts as running; stop its context "
+		    "there or use another backend",
+		    s->live_idx, (int)s->live_owner);
+		brief(c, "kdamond %lu is libdamon's (another pid namespace)", s->live_idx);
+	} else if (s->nr_live) {
 		add(c, true,
 		    "kdamond %lu belongs to libdamon process %d, which is still running; stop "
 		    "its context or use another backend",

@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/timerfd.h>
 #include <time.h>
@@ -11,6 +12,32 @@
 
 #define THREAD_NAME "damon-mon"
 
+/*
+ * Manual mode's fd: an epoll set, readable while any member is. The timer
+ * is a member from the start; backends add fds that turn readable when
+ * there is work (the kernel backend's perf event, trace.c). epoll keeps
+ * the caller's fd number when members come and go.
+ */
+static int manual_fds(struct dm_runner *r)
+{
+	struct epoll_event ev = {.events = EPOLLIN};
+	int err;
+
+	r->fd = epoll_create1(EPOLL_CLOEXEC);
+	if (r->fd < 0)
+		return -errno;
+	r->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	if (r->timer_fd < 0 || epoll_ctl(r->fd, EPOLL_CTL_ADD, r->timer_fd, &ev) < 0) {
+		err = -errno;
+		if (r->timer_fd >= 0)
+			close(r->timer_fd);
+		close(r->fd);
+		r->fd = r->timer_fd = -1;
+		return err;
+	}
+	return 0;
+}
+
 int dm_runner_init(struct dm_runner *r, bool manual)
 {
 	pthread_condattr_t ca;
@@ -18,10 +45,16 @@ int dm_runner_init(struct dm_runner *r, bool manual)
 
 	memset(r, 0, sizeof(*r));
 	r->manual = manual;
-	r->fd = manual ? timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK)
-		       : eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (r->fd < 0)
-		return -errno;
+	r->timer_fd = -1;
+	if (manual) {
+		err = manual_fds(r);
+		if (err)
+			return err;
+	} else {
+		r->fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		if (r->fd < 0)
+			return -errno;
+	}
 	err = pthread_mutex_init(&r->lock, NULL);
 	if (err)
 		goto fail_fd;
@@ -37,6 +70,9 @@ fail_lock:
 fail_fd:
 	close(r->fd);
 	r->fd = -1;
+	if (r->timer_fd >= 0)
+		close(r->timer_fd);
+	r->timer_fd = -1;
 	return -err;
 }
 
@@ -45,6 +81,9 @@ void dm_runner_fini(struct dm_runner *r, bool forked)
 	if (r->fd >= 0)
 		close(r->fd);
 	r->fd = -1;
+	if (r->timer_fd >= 0)
+		close(r->timer_fd);
+	r->timer_fd = -1;
 	if (forked)
 		return;
 	pthread_cond_destroy(&r->cond);
@@ -78,6 +117,12 @@ static void *runner_main(void *arg)
 		}
 		if (!next)
 			continue;
+		if (next == DM_RUNNER_IDLE) {
+			/* paused: one wake-up (resume, commit, stop), no timer */
+			if (!r->stop_req)
+				pthread_cond_wait(&r->cond, &r->lock);
+			continue;
+		}
 		deadline(&ts, next);
 		while (!r->stop_req &&
 		       pthread_cond_timedwait(&r->cond, &r->lock, &ts) == EINTR)
@@ -139,9 +184,11 @@ void dm_runner_arm(struct dm_runner *r, uint64_t next_us)
 {
 	struct itimerspec its = { 0 };
 
-	if (!next_us)
+	if (next_us == DM_RUNNER_IDLE)
+		next_us = 0; /* an all-zero it_value disarms */
+	else if (!next_us)
 		next_us = 1; /* 0 would disarm: due now means readable now */
 	its.it_value.tv_sec = (time_t)(next_us / 1000000);
 	its.it_value.tv_nsec = (long)(next_us % 1000000) * 1000;
-	timerfd_settime(r->fd, 0, &its, NULL);
+	timerfd_settime(r->timer_fd, 0, &its, NULL);
 }

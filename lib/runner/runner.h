@@ -16,6 +16,10 @@
 /* Do due work; set *next_us; < 0 ends the thread. Called with lock held. */
 typedef int (*dm_step_fn)(void *arg, uint64_t *next_us);
 
+/* *next_us meaning "nothing is due until someone kicks" (a paused context):
+ * the thread sleeps without a timeout; in manual mode the fd is disarmed. */
+#define DM_RUNNER_IDLE UINT64_MAX
+
 struct dm_runner {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;  /* CLOCK_MONOTONIC */
@@ -23,7 +27,11 @@ struct dm_runner {
 	bool has_thread;
 	bool stop_req;
 	bool manual;
-	int fd;               /* eventfd (thread), timerfd (manual) */
+	/* thread: an eventfd; manual: an epoll set holding timer_fd and what
+	 * the backend adds (the kernel's perf fd), one number for the
+	 * context's life whatever joins or leaves it */
+	int fd;
+	int timer_fd;         /* manual: armed by dm_runner_arm(); else -1 */
 	dm_step_fn step;
 	void *arg;
 	int end_code;         /* what ended the thread by itself, or 0 */
@@ -44,7 +52,8 @@ void dm_runner_kick(struct dm_runner *r);
 
 /* Thread mode: make the fd readable (a new snapshot). */
 void dm_runner_notify(struct dm_runner *r);
-/* Manual mode: make the fd readable in @next_us microseconds. */
+/* Manual mode: make the fd readable in @next_us microseconds
+ * (DM_RUNNER_IDLE: never, until armed again). */
 void dm_runner_arm(struct dm_runner *r, uint64_t next_us);
 
 #endif
