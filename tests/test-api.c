@@ -241,6 +241,8 @@ static void test_null_args(void)
 	EXPECT_ERR(damon_ctx_backend_status(NULL, DAMON_BACKEND_UFFD_WP, &bs), EINVAL);
 	EXPECT_ERR(damon_probe(DAMON_OPS_VADDR, 0, DAMON_BACKEND_UFFD_WP, NULL), EINVAL);
 	EXPECT_ERR(damon_ctx_step(NULL, &next), EINVAL);
+	EXPECT_ERR(damon_ctx_pause(NULL), EINVAL);
+	EXPECT_ERR(damon_ctx_resume(NULL), EINVAL);
 	EXPECT_ERR(damon_ctx_fd(NULL), EINVAL);
 	EXPECT_ERR(damon_ctx_snapshot(NULL, &s), EINVAL);
 	EXPECT(damon_snapshot_ref(NULL) == NULL, "damon_snapshot_ref(NULL) is NULL");
@@ -554,6 +556,7 @@ static void test_lifecycle(void)
 	damon_target *t;
 	damon_ctx *ctx;
 	size_t n;
+	int fd0;
 
 	CU_ASSERT_PTR_NOT_NULL_FATAL(buf);
 	b = (uint64_t)(uintptr_t)buf;
@@ -565,6 +568,8 @@ static void test_lifecycle(void)
 	EXPECT_FAIL(ctx, damon_ctx_stop(ctx), EALREADY);
 	EXPECT_FAIL(ctx, damon_ctx_commit(ctx), EALREADY);
 	EXPECT_FAIL(ctx, damon_ctx_step(ctx, &next), EALREADY);
+	EXPECT_FAIL(ctx, damon_ctx_pause(ctx), EINVAL);
+	EXPECT_FAIL(ctx, damon_ctx_resume(ctx), EINVAL);
 	EXPECT_FAIL(ctx, damon_ctx_snapshot(ctx, &s), EAGAIN);
 	EXPECT_ERR(damon_ctx_hotness(ctx, b, len, &h), EAGAIN);
 	EXPECT_OK(damon_ctx_add_target(ctx, 0, &t));
@@ -573,6 +578,7 @@ static void test_lifecycle(void)
 	EXPECT_OK(damon_target_add_range(t, b, b + len));
 	EXPECT_EQ(damon_ctx_backend(ctx), DAMON_BACKEND_AUTO);
 	EXPECT(damon_ctx_fd(ctx) >= 0, "an fd before start: %d", damon_ctx_fd(ctx));
+	fd0 = damon_ctx_fd(ctx);
 
 	/* hotness argument checks come first */
 	EXPECT_ERR(damon_ctx_hotness(ctx, b, 0, &h), EINVAL);
@@ -660,6 +666,8 @@ static void test_lifecycle(void)
 	EXPECT_FAIL(ctx, damon_ctx_stop(ctx), EALREADY);
 	EXPECT_FAIL(ctx, damon_ctx_commit(ctx), EALREADY);
 	EXPECT_FAIL(ctx, damon_ctx_step(ctx, &next), EALREADY);
+	EXPECT_FAIL(ctx, damon_ctx_pause(ctx), EINVAL);
+	EXPECT_FAIL(ctx, damon_ctx_resume(ctx), EINVAL);
 	/* the newest snapshot stays readable */
 	EXPECT_OK(damon_ctx_snapshot(ctx, &s));
 	damon_snapshot_unrefp(&s);
@@ -668,6 +676,17 @@ static void test_lifecycle(void)
 	EXPECT_OK(damon_target_add_range(t, b + len, b + len + 4096));
 	EXPECT_OK(damon_ctx_start(ctx));
 	EXPECT(drive_seq(ctx, info.seq + 2, 5000) > info.seq + 1, "snapshots after a restart");
+	/* the manual fd: one epoll set, the same number from new to unref (a
+	 * backend adds and removes its own fds behind it) */
+	{
+		char path[64], link[64] = "";
+
+		EXPECT_EQ(damon_ctx_fd(ctx), fd0);
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", fd0);
+		EXPECT(readlink(path, link, sizeof(link) - 1) > 0 &&
+			       !strcmp(link, "anon_inode:[eventpoll]"),
+		       "the manual fd is an epoll set: %s", link);
+	}
 	/* unref while running (manual) */
 	damon_ctx_unref(ctx);
 	munmap(buf, len + MiB);
@@ -690,6 +709,115 @@ static void test_step_threaded(void)
 	EXPECT_OK(damon_ctx_stop(ctx));
 	EXPECT_FAIL(ctx, damon_ctx_stop(ctx), EALREADY);
 	damon_ctx_unref(ctx);
+}
+
+/* ------------------------------------------------------------------------ */
+/* pause and resume                                                         */
+/* ------------------------------------------------------------------------ */
+
+static bool fd_readable(int fd, int timeout_ms)
+{
+	struct pollfd pfd = {.fd = fd, .events = POLLIN};
+
+	return poll(&pfd, 1, timeout_ms) == 1 && (pfd.revents & POLLIN);
+}
+
+static uint32_t status_paused(damon_ctx *ctx)
+{
+	struct damon_ctx_status st = {.sz = sizeof(st)};
+
+	return damon_ctx_status(ctx, &st) == 0 ? st.paused : UINT32_MAX;
+}
+
+/*
+ * Paused: no snapshot while 15 aggregation intervals pass, hotness answers
+ * from the newest one, pause and resume idempotent, commit keeps it paused,
+ * stop ends the pause; resumed: snapshots again. @manual: driven by
+ * damon_ctx_step(), whose fd stays unreadable while paused.
+ */
+static void check_pause(bool manual)
+{
+	const size_t len = 4 * MiB;
+	uint8_t *buf = map_buf(len);
+	uint64_t b = (uint64_t)(uintptr_t)buf, seq, next = 0;
+	struct damon_hotness h = {.sz = sizeof(h)};
+	damon_ctx *ctx = new_ctx(DAMON_OPS_FVADDR, manual ? DAMON_CTX_MANUAL : 0);
+	damon_target *t;
+	int fd;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(buf);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(ctx);
+	fd = damon_ctx_fd(ctx);
+	EXPECT_OK(damon_ctx_add_target(ctx, 0, &t));
+	EXPECT_OK(damon_target_add_range(t, b, b + len));
+	EXPECT_OK(damon_ctx_start(ctx));
+	EXPECT_EQ(status_paused(ctx), 0);
+	seq = manual ? drive_seq(ctx, 2, 5000) : wait_seq(ctx, 2, 5000);
+	EXPECT(seq >= 2, "two snapshots before the pause: %llu", (unsigned long long)seq);
+
+	EXPECT_OK(damon_ctx_pause(ctx));
+	EXPECT_OK(damon_ctx_pause(ctx)); /* idempotent */
+	EXPECT_EQ(status_paused(ctx), 1);
+	seq = dm_test_snap_seq(ctx);
+	if (manual) {
+		uint64_t end = now_ms() + 300;
+
+		EXPECT(!fd_readable(fd, 300), "the manual fd stays unreadable while paused");
+		while (now_ms() < end) {
+			next = 0;
+			EXPECT_OK(damon_ctx_step(ctx, &next));
+			EXPECT_EQ(next, 200000); /* the update interval: nothing is due */
+			memset(buf, 1, len);
+			sleep_ms(20);
+		}
+	} else {
+		for (int i = 0; i < 15; i++) { /* 15 aggregation intervals of 20 ms */
+			memset(buf, 1, len);
+			sleep_ms(20);
+		}
+	}
+	EXPECT_EQ(dm_test_snap_seq(ctx), seq);
+	EXPECT_OK(damon_ctx_hotness(ctx, b, len, &h)); /* the newest snapshot answers */
+	EXPECT_EQ(h.snapshot_seq, seq);
+	/* a commit keeps it paused */
+	EXPECT_OK(damon_ctx_commit(ctx));
+	if (manual)
+		EXPECT(!fd_readable(fd, 100), "a commit does not wake a paused manual context");
+	else
+		sleep_ms(100);
+	EXPECT_EQ(dm_test_snap_seq(ctx), seq);
+	EXPECT_EQ(status_paused(ctx), 1);
+
+	EXPECT_OK(damon_ctx_resume(ctx));
+	EXPECT_OK(damon_ctx_resume(ctx)); /* idempotent */
+	EXPECT_EQ(status_paused(ctx), 0);
+	if (manual)
+		EXPECT(fd_readable(fd, 0), "the manual fd is readable at once after resume");
+	EXPECT((manual ? drive_seq(ctx, seq + 2, 5000) : wait_seq(ctx, seq + 2, 5000)) >= seq + 2,
+	       "snapshots again after resume (seq was %llu)", (unsigned long long)seq);
+
+	/* stopped while paused: the next start runs */
+	EXPECT_OK(damon_ctx_pause(ctx));
+	EXPECT_OK(damon_ctx_stop(ctx));
+	EXPECT_EQ(status_paused(ctx), 0);
+	EXPECT_FAIL(ctx, damon_ctx_resume(ctx), EINVAL);
+	seq = dm_test_snap_seq(ctx);
+	EXPECT_OK(damon_ctx_start(ctx));
+	EXPECT_EQ(status_paused(ctx), 0);
+	EXPECT((manual ? drive_seq(ctx, seq + 1, 5000) : wait_seq(ctx, seq + 1, 5000)) > seq,
+	       "a restart after a paused stop runs");
+	damon_ctx_unref(ctx);
+	munmap(buf, len);
+}
+
+static void test_pause_threaded(void)
+{
+	check_pause(false);
+}
+
+static void test_pause_manual(void)
+{
+	check_pause(true);
 }
 
 static void test_ctx_ref(void)
@@ -1175,6 +1303,8 @@ static void test_fork(void)
 		CHILD_EXPECT_ERR(damon_ctx_status(ctx, &st), ECHILD);
 		CHILD_EXPECT_ERR(damon_ctx_backend_status(ctx, DAMON_BACKEND_UFFD_WP, &bs), ECHILD);
 		CHILD_EXPECT_ERR(damon_ctx_step(ctx, &next), ECHILD);
+		CHILD_EXPECT_ERR(damon_ctx_pause(ctx), ECHILD);
+		CHILD_EXPECT_ERR(damon_ctx_resume(ctx), ECHILD);
 		CHILD_EXPECT_ERR(damon_ctx_fd(ctx), ECHILD);
 		CHILD_EXPECT_ERR(damon_ctx_snapshot(ctx, &s), ECHILD);
 		CHILD_EXPECT_ERR(damon_ctx_hotness(ctx, b, len, &h), ECHILD);
@@ -1337,6 +1467,8 @@ int main(void)
 		{ "targets and ranges", test_targets },
 		{ "lifecycle: start, stop, commit, step, snapshot, hotness", test_lifecycle },
 		{ "step on a threaded context", test_step_threaded },
+		{ "pause and resume, library thread", test_pause_threaded },
+		{ "pause and resume, manual drive", test_pause_manual },
 		{ "ref / unref", test_ctx_ref },
 		{ "damos_opts_init and DAMOS_OPTS", test_damos_opts },
 		{ "add_scheme errors", test_add_scheme },

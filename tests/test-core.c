@@ -366,6 +366,90 @@ static void test_monitor_finds_hot(void)
 	run_close(&r);
 }
 
+/*
+ * Pause and resume (damon_ctx_pause()): while paused a step does nothing and
+ * says "not until resumed"; the aggregation interval under way keeps its
+ * samples and its time left; the first step after resume only arms fresh
+ * sample pages (no sample spans the pause); then monitoring goes on.
+ */
+static void test_pause(void)
+{
+	struct hot_result h = { 0 };
+	uint64_t next = 0, left, seq, prepared, checked, resumed;
+	uint32_t samples;
+	size_t nr;
+	struct run r;
+
+	memset(&r, 0, sizeof(r));
+	r.f.hot_start = BASE + 64 * MiB;
+	r.f.hot_end = BASE + 80 * MiB;
+	run_open(&r, 21, 10, 1000, 256 * MiB);
+	run_aggregations(&r, 5, NULL, NULL);
+	for (int i = 0; i < 7; i++) { /* into the next aggregation interval */
+		CU_ASSERT_EQUAL_FATAL(dm_monitor_step(&r.m, &next), 0);
+		r.f.now_us += next;
+	}
+	left = r.m.next_aggr_us - r.f.now_us;
+	samples = r.m.samples_in_aggr;
+	seq = r.m.seq;
+	nr = dm_monitor_nr_regions(&r.m);
+	EXPECT(samples > 0 && left > 0 && left < r.m.aggr_us,
+	       "mid-interval: %u samples, %llu us left", samples, (unsigned long long)left);
+
+	dm_monitor_pause(&r.m);
+	dm_monitor_pause(&r.m); /* idempotent */
+	prepared = r.model.nr_prepared;
+	checked = r.model.nr_checked;
+	for (int i = 0; i < 2000; i++) { /* 10 s, stepped every 5 ms */
+		next = 0;
+		EXPECT_EQ(dm_monitor_step(&r.m, &next), 0);
+		if (next != UINT64_MAX) {
+			EXPECT(0, "paused step %d says next %llu, want UINT64_MAX", i,
+			       (unsigned long long)next);
+			break;
+		}
+		r.f.now_us += 5000;
+	}
+	EXPECT_EQ(r.m.seq, seq);
+	EXPECT_EQ(r.model.nr_checked, checked);
+	EXPECT_EQ(r.model.nr_prepared, prepared);
+	EXPECT_EQ(r.m.samples_in_aggr, samples);
+	EXPECT_EQ(dm_monitor_nr_regions(&r.m), nr);
+
+	dm_monitor_resume(&r.m);
+	dm_monitor_resume(&r.m); /* idempotent */
+	resumed = r.f.now_us;
+	/* the 10 s paused count in no interval */
+	EXPECT_EQ(r.m.next_aggr_us - r.f.now_us, left);
+	/* the first step arms, samples nothing */
+	EXPECT_EQ(dm_monitor_step(&r.m, &next), 0);
+	EXPECT_EQ(next, r.m.sample_us);
+	EXPECT_EQ(r.model.nr_checked, checked);
+	EXPECT_EQ(r.model.nr_prepared, prepared + nr);
+	EXPECT_EQ(r.m.samples_in_aggr, samples);
+	r.f.now_us += next;
+	EXPECT_EQ(dm_monitor_step(&r.m, &next), 0);
+	EXPECT_EQ(r.model.nr_checked, checked + nr);
+	EXPECT_EQ(r.m.samples_in_aggr, samples + 1);
+	r.f.now_us += next;
+	/* the interval ends when it would have without the pause */
+	run_aggregations(&r, 1, NULL, NULL);
+	EXPECT_EQ(r.m.seq, seq + 1);
+	{
+		damon_snapshot *s = dm_publisher_get(&r.pub);
+		uint64_t at = s->info.time_ns / 1000 - resumed;
+
+		EXPECT(at >= left && at <= left + 2 * r.m.sample_us,
+		       "aggregation %llu us after resume, %llu us were left at pause",
+		       (unsigned long long)at, (unsigned long long)left);
+		damon_snapshot_unref(s);
+	}
+	run_aggregations(&r, 20, record_hot, &h);
+	EXPECT(h.hot_rate >= 9000 && h.cold_rate <= 500, "after resume: hot %u bp, cold %u bp",
+	       h.hot_rate, h.cold_rate);
+	run_close(&r);
+}
+
 struct digest {
 	uint64_t h;
 };
@@ -971,6 +1055,7 @@ int main(void)
 		{ "nr_regions within bounds, regions cover ranges", test_monitor_bounds_random },
 		{ "hot set found and followed", test_monitor_finds_hot },
 		{ "reproducible with a seed", test_reproducible },
+		{ "pause keeps everything, resume goes on", test_pause },
 		{ "stat schemes count matches", test_schemes_stat },
 		{ "schemes: bytes quota per reset interval", test_schemes_quota_bytes },
 		{ "schemes: prioritization and quota edge", test_schemes_priority },

@@ -317,9 +317,9 @@ static void print_rates(const char *what, const struct rates *r)
 #define HOT_AT	(96 * MiB)
 #define HOT_SZ	(16 * MiB)
 
-static damon_ctx *hot_ctx(uint8_t *buf, uint32_t flags)
+static damon_ctx *hot_ctx(uint8_t *buf, uint32_t ops, uint32_t flags)
 {
-	DAMON_OPTS(damon_ctx_opts, o, .ops = HOT_OPS, .backend = DAMON_BACKEND_UFFD_WP,
+	DAMON_OPTS(damon_ctx_opts, o, .ops = ops, .backend = DAMON_BACKEND_UFFD_WP,
 		   .sample_us = 5000, .aggr_us = 100000, .flags = flags,
 		   .cpu_budget_permille = 200);
 	damon_target *t;
@@ -331,7 +331,7 @@ static damon_ctx *hot_ctx(uint8_t *buf, uint32_t flags)
 		return NULL;
 	}
 	err = damon_ctx_add_target(ctx, 0, &t);
-	if (!err && HOT_OPS == DAMON_OPS_FVADDR)
+	if (!err && ops == DAMON_OPS_FVADDR)
 		err = damon_target_add_range(t, (uintptr_t)buf, (uintptr_t)buf + HOT_LEN);
 	if (!err)
 		err = damon_ctx_start(ctx);
@@ -394,7 +394,7 @@ static void test_hot_threaded(void)
 
 	CU_ASSERT_PTR_NOT_NULL_FATAL(buf);
 	writer_start(&w, buf + HOT_AT, HOT_SZ, 0);
-	ctx = hot_ctx(buf, 0);
+	ctx = hot_ctx(buf, HOT_OPS, 0);
 	if (ctx) {
 		EXPECT_EQ(damon_ctx_backend(ctx), DAMON_BACKEND_UFFD_WP);
 		check_hot(ctx, buf, false, UNDER_ASAN ? "threaded, fvaddr" : "threaded, vaddr");
@@ -415,7 +415,7 @@ static void test_hot_manual(void)
 
 	CU_ASSERT_PTR_NOT_NULL_FATAL(buf);
 	writer_start(&w, buf + HOT_AT, HOT_SZ, 0);
-	ctx = hot_ctx(buf, DAMON_CTX_MANUAL);
+	ctx = hot_ctx(buf, HOT_OPS, DAMON_CTX_MANUAL);
 	if (ctx) {
 		EXPECT(monitor_tid() == 0, "no library thread in manual mode");
 		check_hot(ctx, buf, true, UNDER_ASAN ? "manual, fvaddr" : "manual, vaddr");
@@ -425,6 +425,206 @@ static void test_hot_manual(void)
 	}
 	writer_stop(&w);
 	munmap(buf, HOT_LEN);
+}
+
+/* ------------------------------------------------------------------------ */
+/* pause and resume                                                         */
+/* ------------------------------------------------------------------------ */
+
+/* Written only while the context is paused: the half of the buffer past the
+ * hot set's neighbourhood. */
+#define PAUSED_AT (128 * MiB)
+#define PAUSED_SZ (128 * MiB)
+
+/* utime + stime of thread @tid in clock ticks (proc(5) fields 14, 15). */
+static long long task_ticks(pid_t tid)
+{
+	long long u = task_stat_field(tid, 14), st = task_stat_field(tid, 15);
+
+	return u < 0 || st < 0 ? -1 : u + st;
+}
+
+/* Rate of [addr, addr + len) in the newest snapshot, and its seq. */
+static uint32_t range_bp(damon_ctx *ctx, uint64_t addr, uint64_t len, uint64_t *ret_seq)
+{
+	struct damon_hotness h = {.sz = sizeof(h)};
+
+	if (damon_ctx_hotness(ctx, addr, len, &h))
+		return UINT32_MAX;
+	if (ret_seq)
+		*ret_seq = h.snapshot_seq;
+	return h.access_rate_bp;
+}
+
+/*
+ * Wait (library thread: on the fd) or drive (manual) until @nr snapshots
+ * newer than @seq, and return the highest rate of the paused-only range in
+ * them. A pause that counted as one access window would show there: its
+ * sample pages were all written while paused, so one sample each would read
+ * them accessed (500 bp of the 20 samples per aggregation).
+ */
+static uint32_t paused_range_after(damon_ctx *ctx, uint8_t *buf, bool manual, uint64_t seq,
+				   unsigned int nr, uint64_t *ret_seq)
+{
+	struct pollfd pfd = {.fd = damon_ctx_fd(ctx), .events = POLLIN};
+	uint64_t deadline = now_ns() + 30 * 1000000000ULL, at = seq;
+	uint32_t max_bp = 0;
+
+	while (at < seq + nr && now_ns() < deadline) {
+		uint64_t next = 0, cur = 0;
+		uint32_t bp;
+
+		if (poll(&pfd, 1, 1000) < 0 && errno != EINTR)
+			break;
+		if (manual) {
+			if (damon_ctx_step(ctx, &next) < 0)
+				break;
+		} else if (pfd.revents & POLLIN) {
+			uint64_t cnt;
+
+			if (read(pfd.fd, &cnt, sizeof(cnt)) < 0)
+				break;
+		}
+		bp = range_bp(ctx, (uintptr_t)buf + PAUSED_AT, PAUSED_SZ, &cur);
+		if (cur <= at || bp == UINT32_MAX)
+			continue;
+		if (cur > at + 1)
+			printf("\n    (missed %llu snapshot(s) before seq %llu)",
+			       (unsigned long long)(cur - at - 1), (unsigned long long)cur);
+		at = cur;
+		printf("\n    after resume: seq %llu, written-while-paused range %u bp",
+		       (unsigned long long)cur, bp);
+		if (bp > max_bp)
+			max_bp = bp;
+	}
+	*ret_seq = at;
+	return max_bp;
+}
+
+/*
+ * Find the hot set; pause; for 1 s keep writing the hot set and write
+ * another 128 MiB that nobody writes otherwise: no snapshot, the monitor
+ * sleeps (library thread: its CPU time; manual: the fd never becomes
+ * readable and the steps cost nothing); resume: snapshots again, the range
+ * written only while paused reads cold, the hot set hot. fvaddr over the
+ * buffer, so that many regions have their sample pages in that range.
+ */
+static void check_pause_live(bool manual)
+{
+	uint8_t *buf = map_buf(HOT_LEN);
+	const char *what = manual ? "manual" : "threaded";
+	struct writer w, pw;
+	struct rates r = {0};
+	uint64_t seq0, seq1, seq2 = 0, t0, cpu0 = 0, cpu1 = 0, step_ns = 0;
+	long long ticks0 = -1, ticks1 = -1;
+	uint32_t before_bp, after_bp, nr_steps = 0;
+	bool readable = false;
+	damon_ctx *ctx;
+	pid_t mon = 0;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(buf);
+	writer_start(&w, buf + HOT_AT, HOT_SZ, 0);
+	ctx = hot_ctx(buf, DAMON_OPS_FVADDR, manual ? DAMON_CTX_MANUAL : 0);
+	if (!ctx) {
+		CU_FAIL("context");
+		writer_stop(&w);
+		munmap(buf, HOT_LEN);
+		return;
+	}
+	check_hot(ctx, buf, manual,
+		  manual ? "manual, before the pause" : "threaded, before the pause");
+	before_bp = range_bp(ctx, (uintptr_t)buf + PAUSED_AT, PAUSED_SZ, NULL);
+
+	EXPECT_OK(damon_ctx_pause(ctx));
+	EXPECT_OK(damon_ctx_pause(ctx));
+	seq0 = dm_test_snap_seq(ctx);
+	if (!manual) {
+		mon = monitor_tid();
+		EXPECT(mon > 0, "a thread named damon-mon");
+		cpu0 = thread_cpu_ns(mon);
+		ticks0 = task_ticks(mon);
+	}
+	writer_start(&pw, buf + PAUSED_AT, PAUSED_SZ, 0);
+	t0 = now_ns();
+	if (manual) {
+		struct pollfd pfd = {.fd = damon_ctx_fd(ctx), .events = POLLIN};
+		uint64_t next = 0;
+
+		while (now_ns() - t0 < 1000000000ULL) {
+			uint64_t c = thread_cpu_ns(gettid_());
+
+			EXPECT_OK(damon_ctx_step(ctx, &next));
+			step_ns += thread_cpu_ns(gettid_()) - c;
+			nr_steps++;
+			EXPECT(next >= 1000000, "paused: next due in %llu us, the update interval",
+			       (unsigned long long)next);
+			if (poll(&pfd, 1, (int)(next / 1000 < 1000 ? next / 1000 : 1000)) > 0)
+				readable = true;
+		}
+	} else {
+		sleep_ms(1000);
+		cpu1 = thread_cpu_ns(mon);
+		ticks1 = task_ticks(mon);
+	}
+	seq1 = dm_test_snap_seq(ctx);
+	writer_stop(&pw);
+	if (manual) {
+		printf("\n    %s, paused 1 s: %u damon_ctx_step() calls, %.3f ms CPU in them, fd "
+		       "%s; snapshots %llu -> %llu\n",
+		       what, nr_steps, (double)step_ns / 1e6,
+		       readable ? "READABLE" : "never readable", (unsigned long long)seq0,
+		       (unsigned long long)seq1);
+		EXPECT(!readable, "the fd stays unreadable while paused");
+		EXPECT(step_ns < 5000000, "steps while paused cost < 5 ms: %.3f ms",
+		       (double)step_ns / 1e6);
+	} else {
+		printf("\n    %s, paused 1 s: damon-mon used %.3f ms CPU (%lld ticks in "
+		       "/proc/self/task/%d/stat); snapshots %llu -> %llu\n",
+		       what, (double)(cpu1 - cpu0) / 1e6, ticks1 - ticks0, (int)mon,
+		       (unsigned long long)seq0, (unsigned long long)seq1);
+		EXPECT(cpu1 - cpu0 < 5000000, "damon-mon sleeps while paused: %.3f ms CPU in 1 s",
+		       (double)(cpu1 - cpu0) / 1e6);
+		EXPECT(ticks0 >= 0 && ticks1 - ticks0 <= 1, "stat ticks %lld -> %lld", ticks0,
+		       ticks1);
+	}
+	EXPECT_EQ(seq1, seq0);
+	{
+		uint64_t hs = 0;
+
+		EXPECT(range_bp(ctx, (uintptr_t)buf + HOT_AT, HOT_SZ, &hs) != UINT32_MAX &&
+			       hs == seq0,
+		       "hotness answers from snapshot %llu while paused (got %llu)",
+		       (unsigned long long)seq0, (unsigned long long)hs);
+	}
+
+	EXPECT_OK(damon_ctx_resume(ctx));
+	after_bp = paused_range_after(ctx, buf, manual, seq0, 3, &seq2);
+	printf("\n    %s: written-while-paused range %u bp before the pause, at most %u bp "
+	       "in the 3 snapshots after resume\n",
+	       what, before_bp, after_bp);
+	EXPECT(seq2 >= seq0 + 3, "3 snapshots after resume: seq %llu -> %llu",
+	       (unsigned long long)seq0, (unsigned long long)seq2);
+	EXPECT(after_bp < 250,
+	       "memory written only while paused does not read accessed after "
+	       "resume: %u bp (one inflated sample of 20 would be 500)",
+	       after_bp);
+	EXPECT_OK(measure(ctx, (uintptr_t)buf, HOT_LEN, (uintptr_t)buf + HOT_AT, HOT_SZ, &r));
+	print_rates(manual ? "manual, after resume" : "threaded, after resume", &r);
+	EXPECT(hot_found(&r), "the hot set reads hot after resume: hot %.0f bp vs rest %.0f bp",
+	       r.hot_bp, r.rest_bp);
+	damon_ctx_unref(ctx);
+	writer_stop(&w);
+	munmap(buf, HOT_LEN);
+}
+
+static void test_pause_threaded(void)
+{
+	check_pause_live(false);
+}
+
+static void test_pause_manual(void)
+{
+	check_pause_live(true);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -590,6 +790,8 @@ int main(void)
 	s = CU_add_suite(unpriv ? "live (uid 65534)" : "live", NULL, NULL);
 	CU_add_test(s, "hot set found, library thread", test_hot_threaded);
 	CU_add_test(s, "hot set found, manual drive", test_hot_manual);
+	CU_add_test(s, "pause and resume, library thread", test_pause_threaded);
+	CU_add_test(s, "pause and resume, manual drive", test_pause_manual);
 	CU_add_test(s, "overhead budget holds", test_budget);
 	if (!unpriv)
 		CU_add_test(s, "unprivileged re-run", test_unprivileged);

@@ -12,7 +12,8 @@
  *    (handles as opaque pointers, structs as owned proxies with sz set);
  *  - input structs are created with sz (and for damos_opts the unbounded
  *    maxima) already set;
- *  - the calls that may block (start, stop, commit, step, unref, probes)
+ *  - the calls that may block (start, stop, commit, pause, resume, step,
+ *    unref, probes)
  *    release the GIL.
  *
  * References are not managed here: the `damon` package on top of this
@@ -38,6 +39,7 @@ static const char *damon_py_sentence(int err, const damon_ctx *ctx, const char *
 	static const char *const recording[] = {
 		"damon_ctx_add_target", "damon_ctx_start", "damon_ctx_stop",
 		"damon_ctx_commit", "damon_ctx_step", "damon_ctx_set_attrs",
+		"damon_ctx_pause", "damon_ctx_resume",
 		"damon_ctx_status", "damon_ctx_backend_status", "damon_ctx_add_scheme",
 		NULL,
 	};
@@ -206,6 +208,8 @@ DAMON_NOGIL(damon_ctx_start)
 DAMON_NOGIL(damon_ctx_stop)
 DAMON_NOGIL(damon_ctx_commit)
 DAMON_NOGIL(damon_ctx_step)
+DAMON_NOGIL(damon_ctx_pause)
+DAMON_NOGIL(damon_ctx_resume)
 DAMON_NOGIL(damon_ctx_status)
 DAMON_NOGIL(damon_ctx_backend_status)
 DAMON_NOGIL(damon_probe)
@@ -232,6 +236,7 @@ DAMON_NOGIL(damon_probe)
 %ignore damon_free_fn;
 %ignore damon_hotness::reserved;
 %ignore damon_backend_status::reserved;
+%ignore damon_ctx_status::reserved;
 /* A borrowed string the library copies: a memcg filter is for the C API. */
 %ignore damos_filter_opts::memcg_path;
 

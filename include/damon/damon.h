@@ -190,6 +190,8 @@ struct damon_ctx_status {
 	uint64_t sample_us;      /* intervals in force */
 	uint64_t aggr_us;
 	char message[256];       /* sentence for error, "" when error is 0 */
+	uint32_t paused;         /* 1 while running but paused (damon_ctx_pause()) */
+	uint32_t reserved;
 };
 
 /* ------------------------------------------------------------------------ */
@@ -464,6 +466,42 @@ int damon_ctx_get_attrs(const damon_ctx *ctx, struct damon_attrs *ret);
 int damon_ctx_commit(damon_ctx *ctx);
 
 /**
+ * damon_ctx_pause() - pause a running context, as the kernel's pause file
+ * pauses a kdamond: it keeps its targets, regions (with the counts of the
+ * aggregation interval under way), schemes and newest snapshot, which the
+ * hotness calls and damon_ctx_snapshot() keep answering from; it takes no
+ * sample, applies no scheme and publishes nothing. User-space backends
+ * disarm their sample pages (the application pays nothing) and the library
+ * thread sleeps until resumed, stopped or committed to; with
+ * DAMON_CTX_MANUAL the fd stays unreadable and damon_ctx_step() does
+ * nothing. On the kernel backend the kdamond's context pause file is set
+ * (and committed). A paused context may be committed to (the change is
+ * in force when it resumes) and stopped (the next start is not paused). A
+ * target that exits while paused is noticed after resume. Pausing a paused
+ * context does nothing.
+ *
+ * Return: 0 or -EINVAL (NULL; the context is not running: never started,
+ * stopped, or its monitor ended), -EOPNOTSUPP (kernel backend: this
+ * kernel's DAMON has no pause file, or the kdamond is outside the caller's
+ * pid namespace; stop and start instead), -ECHILD, or the -errno of a
+ * sysfs write (kernel backend; sentence in errmsg).
+ * Since: 0.1
+ */
+int damon_ctx_pause(damon_ctx *ctx);
+
+/**
+ * damon_ctx_resume() - continue a paused context with the regions it had.
+ * Paused time counts in no interval: the aggregation interval under way
+ * goes on where it stopped, and the first sample after resume is armed
+ * after resume, so nothing written while paused is counted. Resuming a
+ * context that is not paused does nothing.
+ *
+ * Return: 0 or the errors of damon_ctx_pause().
+ * Since: 0.1
+ */
+int damon_ctx_resume(damon_ctx *ctx);
+
+/**
  * damon_ctx_backend() - the backend the context runs on.
  * Return: enum damon_backend (DAMON_BACKEND_AUTO before the first start), or
  * -EINVAL, -ECHILD.
@@ -527,7 +565,9 @@ int damon_probe(uint32_t ops, pid_t pid, int backend, struct damon_backend_statu
 /**
  * damon_ctx_step() - with DAMON_CTX_MANUAL: do the work that is due
  * (samples, aggregation, layout update) and say when more will be due.
- * @ret_next_us: microseconds until the next work is due; may be NULL.
+ * @ret_next_us: microseconds until the next work is due; may be NULL. While
+ * paused nothing is due: it is the update interval (a bounded wait), and
+ * the fd becomes readable only once damon_ctx_resume() is called.
  *
  * Return: 0 or -EINVAL (NULL, or a context with its own thread), -EALREADY
  * (not running: never started, stopped, or every target exited earlier),
@@ -660,7 +700,9 @@ int damos_get_stats(const damos *s, struct damos_stats *ret);
  * bytes quota is tuned by feedback at every quota reset interval: raised
  * while the goals are under-achieved (current < target), lowered while
  * over-achieved, as the kernel does (highest current/target ratio of all
- * goals; quota_bytes and quota_ms still cap it).
+ * goals; quota_bytes and quota_ms still cap it). On the kernel backend
+ * the kernel tunes it: damon_ctx_start() fails with -EOPNOTSUPP naming the
+ * metric when this kernel's DAMON lacks it.
  * @opts: the goal; DAMOS_GOAL_USER_INPUT starts at opts->current_value.
  *
  * Return: the goal's index in the scheme (0, 1, ...) or
@@ -673,10 +715,13 @@ int damos_add_goal(damos *s, const struct damos_goal_opts *opts);
 /**
  * damos_set_goal_current() - feed the current value of a
  * DAMOS_GOAL_USER_INPUT goal (e.g. a latency the application measured).
- * Safe while the context runs; used at the next quota reset.
+ * Safe while the context runs; used at the next quota reset. On a running
+ * kernel backend it is passed to the kernel before this returns (a goal
+ * added since the last start or commit: at the next commit).
  * @idx: what damos_add_goal() returned.
  *
- * Return: 0 or -EINVAL (NULL; no such goal; not a user_input goal), -ECHILD.
+ * Return: 0 or -EINVAL (NULL; no such goal; not a user_input goal), -ECHILD,
+ * -EIO (kernel backend: the kernel did not take the value; errmsg says why).
  * Since: 0.1
  */
 int damos_set_goal_current(damos *s, unsigned int idx, uint64_t current_value);
@@ -689,7 +734,11 @@ int damos_set_goal_current(damos *s, unsigned int idx, uint64_t current_value);
  * in the kernel. Core layer: addr, target. Ops layer: anon and
  * hugepage_size (user-space backends read /proc/PID/pagemap; hugepage sizes
  * there are 4 KiB or PMD-sized), memcg, young, unmapped (kernel backend
- * only: damon_ctx_start() fails with -EOPNOTSUPP on another backend).
+ * only: damon_ctx_start() fails with -EOPNOTSUPP on another backend). The
+ * kernel backend refuses (-EOPNOTSUPP at start) what that kernel's DAMON
+ * lacks or would judge otherwise: allow on kernels whose filters only
+ * reject; an allowing addr/target filter together with ops-layer filters;
+ * ops-layer filters on vaddr/fvaddr for actions but stat and migrations.
  *
  * Return: 0 or
  *  -EINVAL      NULL; bad sz; unknown type; addr_start >= addr_end;
@@ -711,6 +760,10 @@ struct damos_quota_state {
  * damos_get_quota() - the scheme's quota state: the effective bytes quota
  * in force for the current reset interval (UINT64_MAX: unlimited), what
  * was charged in it, and whether the watermarks keep the scheme active.
+ * On the kernel backend esz is the kernel's effective quota, read with the
+ * stats (every update interval, at least 100 ms apart; kernels without
+ * quotas/effective_bytes: not read); the kernel exports neither the
+ * charged bytes nor the minimum score (0) nor the watermarks' verdict.
  * Return: 0 or -EINVAL, -ECHILD.
  * Since: 0.1
  */

@@ -233,6 +233,7 @@ _public_ int damon_ctx_new(damon_ctx **ret, const struct damon_ctx_opts *opts)
 	atomic_init(&ctx->nr_snapshots, 0);
 	ctx->owner_pid = getpid();
 	ctx->runner.fd = -1;
+	ctx->runner.timer_fd = -1;
 	pthread_mutex_init(&ctx->errlock, NULL);
 
 	page = mmap(NULL, (size_t)sysconf(_SC_PAGESIZE), PROT_READ | PROT_WRITE,
@@ -572,11 +573,9 @@ static void hook_target_gone(struct dm_monitor *m, struct dm_mon_target *t,
 		ctx->log_fn(ctx, DAMON_LOG_WARNING, why->msg, ctx->log_userdata);
 }
 
-static int kern_step(damon_ctx *ctx, uint64_t *next_us)
+/* Count what the kernel backend published since it had published @before. */
+static void kern_count(damon_ctx *ctx, uint64_t before)
 {
-	struct dm_err err = { 0 };
-	uint64_t before = dm_kernel_nr_published(ctx->kern);
-	int ret = dm_kernel_step(ctx->kern, next_us, &err);
 	uint64_t n = dm_kernel_nr_published(ctx->kern) - before;
 
 	if (n) {
@@ -584,6 +583,15 @@ static int kern_step(damon_ctx *ctx, uint64_t *next_us)
 		if (!ctx->runner.manual)
 			dm_runner_notify(&ctx->runner);
 	}
+}
+
+static int kern_step(damon_ctx *ctx, uint64_t *next_us)
+{
+	struct dm_err err = { 0 };
+	uint64_t before = dm_kernel_nr_published(ctx->kern);
+	int ret = dm_kernel_step(ctx->kern, next_us, &err);
+
+	kern_count(ctx, before);
 	if (ret < 0) {
 		ctx->monitor_err = err;
 		if (ret == -ESRCH)
@@ -599,6 +607,11 @@ static int mon_step(void *arg, uint64_t *next_us)
 	damon_ctx *ctx = arg;
 	int err;
 
+	if (ctx->paused) {
+		/* nothing is due until damon_ctx_resume() (or stop) */
+		*next_us = DM_RUNNER_IDLE;
+		return 0;
+	}
 	if (ctx->kern)
 		return kern_step(ctx, next_us);
 	err = dm_monitor_step(&ctx->mon, next_us);
@@ -676,6 +689,9 @@ static void kernel_cfg(damon_ctx *ctx, struct dm_kernel_cfg *cfg, struct dm_kern
 	cfg->pub = &ctx->pub;
 	cfg->alloc = &ctx->alloc;
 	cfg->seq_base = atomic_load(&ctx->nr_snapshots);
+	/* manual mode: damon_ctx_fd() turns readable when records land */
+	cfg->wake_on_data = ctx->runner.manual;
+	cfg->wake_epfd = ctx->runner.fd;
 }
 
 /* Start on the kernel backend. */
@@ -699,6 +715,12 @@ static int kernel_start(damon_ctx *ctx, struct dm_err *err)
 	ctx->kern_ended = false;
 	memset(&ctx->monitor_err, 0, sizeof(ctx->monitor_err));
 	ctx->backend = DAMON_BACKEND_KERNEL;
+	/* how snapshots come, when it is not what the probe expected (a pid
+	 * namespace that cannot see the kdamond): damon_ctx_backend_status() */
+	if (*dm_kernel_note(ctx->kern))
+		snprintf(ctx->status[DAMON_BACKEND_KERNEL].reason,
+			 sizeof(ctx->status[DAMON_BACKEND_KERNEL].reason), "%s",
+			 dm_kernel_note(ctx->kern));
 	if (ctx->runner.manual) {
 		dm_runner_arm(&ctx->runner, 1);
 	} else {
@@ -848,11 +870,16 @@ fail_quiet:
 
 static void ctx_stop(damon_ctx *ctx)
 {
+	struct dm_kernel *k;
+
 	dm_runner_stop(&ctx->runner);
-	if (ctx->kern) {
-		dm_kernel_close(ctx->kern, false);
-		ctx->kern = NULL;
-	}
+	/* detached under the lock: damos_set_goal_current() may be writing
+	 * to it from another thread */
+	pthread_mutex_lock(&ctx->runner.lock);
+	k = ctx->kern;
+	ctx->kern = NULL;
+	pthread_mutex_unlock(&ctx->runner.lock);
+	dm_kernel_close(k, false);
 	if (ctx->mon_open) {
 		dm_monitor_fini(&ctx->mon);
 		ctx->mon_open = false;
@@ -860,6 +887,7 @@ static void ctx_stop(damon_ctx *ctx)
 	dm_ctx_schemes_stop(ctx);
 	for (size_t i = 0; i < ctx->nr_targets; i++)
 		ctx->targets[i]->in_monitor = false;
+	ctx->paused = false; /* the next start runs */
 	ctx->running = false;
 }
 
@@ -888,6 +916,16 @@ _public_ int damon_ctx_stop(damon_ctx *ctx)
 	return 0;
 }
 
+/* After a change: the thread re-reads what is due; the manual fd is
+ * readable at once, or disarmed while paused. Call with runner.lock held. */
+static void wake_runner(damon_ctx *ctx)
+{
+	if (ctx->runner.manual)
+		dm_runner_arm(&ctx->runner, ctx->paused ? DM_RUNNER_IDLE : 1);
+	else
+		dm_runner_kick(&ctx->runner);
+}
+
 static int kernel_commit(damon_ctx *ctx)
 {
 	struct dm_kernel_target *kt;
@@ -907,10 +945,7 @@ static int kernel_commit(damon_ctx *ctx)
 	if (!ret)
 		for (size_t i = 0; i < ctx->nr_targets; i++)
 			ctx->targets[i]->in_monitor = true;
-	if (ctx->runner.manual)
-		dm_runner_arm(&ctx->runner, 1);
-	else
-		dm_runner_kick(&ctx->runner);
+	wake_runner(ctx);
 	pthread_mutex_unlock(&ctx->runner.lock);
 	dm_free(&ctx->alloc, kt);
 	if (ret && err.code)
@@ -943,10 +978,7 @@ _public_ int damon_ctx_commit(damon_ctx *ctx)
 	}
 	if (!ret)
 		ret = sync_schemes(ctx);
-	if (ctx->runner.manual)
-		dm_runner_arm(&ctx->runner, 1);
-	else
-		dm_runner_kick(&ctx->runner);
+	wake_runner(ctx);
 	pthread_mutex_unlock(&ctx->runner.lock);
 	if (ret && err.code)
 		return dm_ctx_fail_err(ctx, &err);
@@ -970,10 +1002,59 @@ _public_ int damon_ctx_step(damon_ctx *ctx, uint64_t *ret_next_us)
 	pthread_mutex_unlock(&ctx->runner.lock);
 	if (ret < 0)
 		return dm_ctx_fail_err(ctx, &ctx->monitor_err);
-	dm_runner_arm(&ctx->runner, next);
+	dm_runner_arm(&ctx->runner, next); /* paused: disarmed until resumed */
+	if (next == DM_RUNNER_IDLE)
+		next = ctx->attrs.update_us; /* paused: nothing due; a bounded wait */
 	if (ret_next_us)
 		*ret_next_us = next;
 	return 0;
+}
+
+/* damon_ctx_pause() (@pause) and damon_ctx_resume(). */
+static int set_paused(damon_ctx *ctx, bool pause)
+{
+	const char *verb = pause ? "pause" : "resume";
+	struct dm_err err = { 0 };
+	int ret = 0;
+
+	CHECK_CTX(ctx);
+	if (!ctx->running)
+		return dm_ctx_fail(ctx, -EINVAL, "the context is not running: only a started "
+				   "context can %s", verb);
+	if (monitor_ended(ctx))
+		return dm_ctx_fail(ctx, -EINVAL, "the monitor has ended, there is nothing to "
+				   "%s: %s", verb, ctx->monitor_err.msg);
+	pthread_mutex_lock(&ctx->runner.lock);
+	if (ctx->paused != pause) {
+		if (ctx->kern) {
+			uint64_t before = dm_kernel_nr_published(ctx->kern);
+
+			ret = dm_kernel_pause(ctx->kern, pause, &err);
+			kern_count(ctx, before);
+		} else if (pause) {
+			dm_monitor_pause(&ctx->mon);
+		} else {
+			dm_monitor_resume(&ctx->mon);
+		}
+		if (!ret)
+			ctx->paused = pause;
+	}
+	/* paused: the thread goes to sleep with no timer; resumed: work is due */
+	wake_runner(ctx);
+	pthread_mutex_unlock(&ctx->runner.lock);
+	if (ret)
+		return dm_ctx_fail_err(ctx, &err);
+	return 0;
+}
+
+_public_ int damon_ctx_pause(damon_ctx *ctx)
+{
+	return set_paused(ctx, true);
+}
+
+_public_ int damon_ctx_resume(damon_ctx *ctx)
+{
+	return set_paused(ctx, false);
 }
 
 _public_ int damon_ctx_fd(const damon_ctx *ctx)
@@ -1015,6 +1096,7 @@ _public_ int damon_ctx_status(damon_ctx *ctx, struct damon_ctx_status *ret)
 		st.sample_us = ctx->attrs.sample_us;
 		st.aggr_us = ctx->attrs.aggr_us;
 	}
+	st.paused = st.running && ctx->paused;
 	pthread_mutex_unlock(&ctx->runner.lock);
 	st.nr_snapshots = atomic_load(&ctx->nr_snapshots);
 	st.backend = (uint32_t)ctx->backend;

@@ -83,6 +83,7 @@ struct damon_ctx {
 	struct dm_monitor mon;
 	bool mon_open;             /* mon initialized, not yet finalized */
 	bool running;              /* started and not stopped by the caller */
+	bool paused;               /* damon_ctx_pause(); protected by runner.lock */
 	struct dm_runner runner;
 	struct dm_scheme **mon_schemes; /* the monitor's copy of the scheme list */
 	atomic_ulong nr_snapshots;

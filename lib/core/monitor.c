@@ -153,8 +153,8 @@ int dm_monitor_add_target(struct dm_monitor *m, struct dm_mon_target *t, struct 
 	t->live = true;
 	t->gone = false;
 	m->targets[m->nr_targets++] = t;
-	if (m->running)
-		prepare_target(m, t);
+	if (m->running && !m->paused)
+		prepare_target(m, t); /* paused: armed at the first step after resume */
 	return 0;
 }
 
@@ -179,14 +179,44 @@ int dm_monitor_start(struct dm_monitor *m, struct dm_err *err)
 		dm_scheme_reset(m->schemes[i]);
 	m->idle = false;
 	m->samples_in_aggr = 0;
+	m->paused = m->rearm = false;
 	m->running = true;
 	return 0;
+}
+
+void dm_monitor_pause(struct dm_monitor *m)
+{
+	if (!m->running || m->paused)
+		return;
+	m->paused = true;
+	m->paused_at_us = now_us(m);
+	if (!m->ops->release)
+		return; /* nothing armed costs the application (page_idle, soft_dirty) */
+	for (size_t i = 0; i < m->nr_targets; i++)
+		if (m->targets[i]->live)
+			m->ops->release(m->inst, &m->targets[i]->ot, 0, UINT64_MAX);
+}
+
+void dm_monitor_resume(struct dm_monitor *m)
+{
+	uint64_t now, d;
+
+	if (!m->paused)
+		return;
+	now = now_us(m);
+	d = now > m->paused_at_us ? now - m->paused_at_us : 0;
+	m->next_aggr_us += d;
+	m->next_update_us += d;
+	m->budget.win_start_us += d;
+	m->next_sample_us = now;
+	m->paused = false;
+	m->rearm = true;
 }
 
 void dm_monitor_set_attrs(struct dm_monitor *m, const struct dm_mon_attrs *attrs)
 {
 	double stretch = m->budget.stretch >= 1.0 ? m->budget.stretch : 1.0;
-	uint64_t now = now_us(m);
+	uint64_t now = m->paused ? m->paused_at_us : now_us(m); /* paused: its clock stands */
 
 	m->attrs = *attrs;
 	m->budget.permille = attrs->cpu_budget_permille;
@@ -461,9 +491,28 @@ int dm_monitor_step(struct dm_monitor *m, uint64_t *ret_next_us)
 
 	if (!m->running)
 		return -EALREADY;
+	if (m->paused) {
+		if (ret_next_us)
+			*ret_next_us = UINT64_MAX;
+		return 0;
+	}
 	if (now < m->next_sample_us) {
 		if (ret_next_us)
 			*ret_next_us = m->next_sample_us - now;
+		return 0;
+	}
+	if (m->rearm) {
+		/* The first step after a resume: arm fresh sample pages (the
+		 * counters of the interval under way stay) and take the next
+		 * sample one interval later, as the kernel prepares its access
+		 * checks after a pause. */
+		m->rearm = false;
+		for (size_t i = 0; i < m->nr_targets; i++)
+			if (m->targets[i]->live)
+				prepare_target(m, m->targets[i]);
+		m->next_sample_us = now_us(m) + m->sample_us;
+		if (ret_next_us)
+			*ret_next_us = m->sample_us;
 		return 0;
 	}
 	{

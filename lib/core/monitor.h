@@ -82,6 +82,9 @@ struct dm_monitor {
 	size_t last_nr_regions;        /* at the previous split */
 	uint64_t seq;                  /* snapshots published */
 	bool running;
+	bool paused;                   /* dm_monitor_pause(): steps do nothing */
+	bool rearm;                    /* resumed: the next step arms, samples later */
+	uint64_t paused_at_us;         /* the monitor's clock stands still here */
 	struct dm_err err;             /* what stopped or troubled the monitor */
 };
 
@@ -115,6 +118,21 @@ int dm_monitor_start(struct dm_monitor *m, struct dm_err *err);
  * Return: 0, or -ESRCH when the last target went away (the monitor has
  * stopped itself; m->err says why), or -EALREADY when not running. */
 int dm_monitor_step(struct dm_monitor *m, uint64_t *ret_next_us);
+
+/*
+ * Pause (damon_ctx_pause()), as kdamond does for its context's pause file:
+ * regions, counters of the aggregation interval under way, ages and schemes
+ * stay; what sampling armed is undone (ops->release over every target) so
+ * the application pays nothing; steps do nothing and say UINT64_MAX ("not
+ * until resumed"). Idempotent; nothing to do on a monitor that is not running.
+ */
+void dm_monitor_pause(struct dm_monitor *m);
+
+/* Resume: the aggregation, update and budget clocks move on by the time
+ * paused (they do not count it), and the next step only arms fresh sample
+ * pages, so that no sample spans the pause: what was written while paused
+ * is not counted. Idempotent. */
+void dm_monitor_resume(struct dm_monitor *m);
 
 /* New attributes for a running monitor (damon_ctx_commit()). */
 void dm_monitor_set_attrs(struct dm_monitor *m, const struct dm_mon_attrs *attrs);

@@ -30,6 +30,7 @@
 #include "kernel.h"
 #include "kernel_int.h"
 #include "owner.h"
+#include "kscheme.h"
 #include "sysfs.h"
 #include "../util/names.h"
 #include "../util/proc.h"
@@ -163,6 +164,13 @@ static int judge_kdamonds(struct dm_kernel *k, bool allow_takeover, bool reclaim
 					  "which is still running; stop its context or use another "
 					  "backend",
 					  idx[i], pidtxt, (int)rec.owner);
+		if (os == DM_OWNER_OTHER_NS)
+			return dm_err_set(err, -EBUSY,
+					  "kernel: kdamond %lu%s belongs to libdamon process %d in "
+					  "another pid namespace, which cannot be checked from here "
+					  "and so counts as running; stop its context there or use "
+					  "another backend",
+					  idx[i], pidtxt, (int)rec.owner);
 		if (os == DM_OWNER_ORPHAN)
 			continue;
 		if (on)
@@ -262,6 +270,15 @@ static int write_target(struct dm_kernel *k, size_t i, const struct dm_kernel_ta
 	int rc;
 
 	if (k->ops != DAMON_OPS_PADDR) {
+		/*
+		 * Pids of our own pid namespace: "on" builds the kernel's
+		 * context in the writing task (damon_sysfs_turn_damon_on ->
+		 * damon_sysfs_add_target -> find_get_pid -> find_vpid, which
+		 * looks in task_active_pid_ns(current)). "commit" does not: the
+		 * kdamond builds it (a damon_call() since 6.15, an aggregation
+		 * callback before), so it looks them up in the initial
+		 * namespace - which is why k->pidns_foreign commits by off + on.
+		 */
 		pid_t pid = t->pid ? t->pid : getpid();
 
 		rc = dm_sysfs_write_u64(&k->fs, (uint64_t)pid, err, CTX "/targets/%zu/pid_target",
@@ -371,12 +388,12 @@ static int write_scheme(struct dm_kernel *k, size_t i, const struct damos_opts *
 }
 
 /* The scheme whose tried_regions make a full snapshot: stat, everything. */
-static const struct damos_opts match_all = {
-	.sz = sizeof(struct damos_opts),
-	.action = DAMOS_STAT,
-	.max_sz = UINT64_MAX,
-	.max_nr_accesses = UINT32_MAX,
-	.max_age = UINT32_MAX,
+static const struct dm_scheme match_all = {
+	.opts.sz = sizeof(struct damos_opts),
+	.opts.action = DAMOS_STAT,
+	.opts.max_sz = UINT64_MAX,
+	.opts.max_nr_accesses = UINT32_MAX,
+	.opts.max_age = UINT32_MAX,
 };
 
 static int write_attrs(struct dm_kernel *k, const struct dm_mon_attrs *a, struct dm_err *err)
@@ -444,19 +461,14 @@ static int write_body(struct dm_kernel *k, const struct dm_kernel_cfg *cfg, stru
 	if (!rc)
 		rc = dm_sysfs_write_u64(&k->fs, nr_schemes, err, CTX "/schemes/nr_schemes");
 	for (size_t i = 0; i < cfg->nr_schemes && !rc; i++) {
-		const struct dm_scheme *sc = cfg->schemes[i];
-
-		/* said, never dropped silently */
-		if (sc->nr_goals || sc->nr_filters)
-			rc = dm_err_set(err, -EOPNOTSUPP,
-					"kernel: scheme %zu has %s, which this version does not "
-					"write to kernel DAMON yet; use a user-space backend",
-					i, sc->nr_goals ? "quota goals" : "filters");
-		else
-			rc = write_scheme(k, i, &sc->opts, err);
+		rc = write_scheme(k, i, &cfg->schemes[i]->opts, err);
+		if (!rc)
+			rc = dm_kscheme_write(k, i, cfg->schemes[i], err);
 	}
 	if (!rc && k->path == DM_KSNAP_TRIED)
-		rc = write_scheme(k, cfg->nr_schemes, &match_all, err);
+		rc = write_scheme(k, cfg->nr_schemes, &match_all.opts, err);
+	if (!rc && k->path == DM_KSNAP_TRIED)
+		rc = dm_kscheme_write(k, cfg->nr_schemes, &match_all, err);
 	if (!rc)
 		rc = keep_targets(k, cfg, err);
 	return rc;
@@ -522,6 +534,8 @@ static void release(struct dm_kernel *k, bool forked)
 	}
 	if (!forked && k->recorded)
 		dm_owner_remove(k->run_dir, 0);
+	if (forked)
+		k->wake_epfd = -1; /* the epoll set is the parent's too: leave it */
 	dm_ktrace_close(k);
 	if (k->lock_fd >= 0)
 		close(k->lock_fd); /* drops the record lock (a child has none to drop) */
@@ -538,6 +552,7 @@ static void k_free(struct dm_kernel *k)
 	dm_free(a, k->proc_root);
 	dm_free(a, k->regbuf);
 	dm_free(a, k->idxbuf);
+	dm_free(a, k->stat_base);
 	dm_free(a, k);
 }
 
@@ -556,12 +571,78 @@ static int on_failed(struct dm_kernel *k, int rc, struct dm_err *err)
 	return err ? err->code : rc;
 }
 
+/* The kdamond's pid, read after every "on" and kept in our record. */
+static int read_kdamond_pid(struct dm_kernel *k, struct dm_err *err)
+{
+	uint64_t pid;
+	int rc = dm_sysfs_read_u64(&k->fs, &pid, err, KDS "/0/pid");
+
+	if (rc)
+		return rc;
+	k->kdamond_pid = (pid_t)pid;
+	k->rec.kdamond_pid = k->kdamond_pid;
+	dm_owner_write(k->run_dir, 0, &k->rec, NULL);
+	return 0;
+}
+
+/*
+ * Before a restart: the stats so far become the base the kernel's new
+ * counts add to (dm_kernel_update_stats), so they never go back. They are
+ * the values last read (what the kernel counted since is lost): k->schemes
+ * may already be freed here, the caller having passed a new array in @cfg
+ * (write_body); the schemes themselves outlive it.
+ */
+static void keep_stats(struct dm_kernel *k, const struct dm_kernel_cfg *cfg)
+{
+	struct dm_kstat_base *v = NULL;
+
+	if (cfg->nr_schemes) {
+		v = dm_calloc(k->alloc, cfg->nr_schemes, sizeof(*v));
+		if (!v)
+			return;
+	}
+	for (size_t i = 0; i < cfg->nr_schemes; i++) {
+		v[i].sc = cfg->schemes[i];
+		v[i].st = cfg->schemes[i]->stats;
+	}
+	dm_free(k->alloc, k->stat_base);
+	k->stat_base = v;
+	k->nr_stat_base = cfg->nr_schemes;
+}
+
+/*
+ * Apply @cfg by turning the kdamond off and on again: "on" looks the
+ * targets' pids up in our pid namespace, "commit" in the initial one
+ * (write_target). The kernel's regions and their ages start over; the
+ * schemes' stats are carried over (@keep).
+ */
+static int restart(struct dm_kernel *k, const struct dm_kernel_cfg *cfg, bool keep,
+		   struct dm_err *err)
+{
+	int rc;
+
+	if (keep)
+		keep_stats(k, cfg);
+	rc = dm_sysfs_write(&k->fs, "off", err, KDS "/0/state");
+	if (!rc)
+		rc = write_attrs(k, &cfg->attrs, err);
+	if (!rc)
+		rc = write_body(k, cfg, err);
+	if (!rc) {
+		rc = dm_sysfs_write(&k->fs, "on", err, KDS "/0/state");
+		if (rc)
+			rc = on_failed(k, rc, err);
+	}
+	if (!rc)
+		rc = read_kdamond_pid(k, err);
+	return rc;
+}
+
 int dm_kernel_open(struct dm_kernel **ret, const struct dm_kernel_cfg *cfg, struct dm_err *err)
 {
 	const struct dm_alloc *a = cfg->alloc;
-	struct dm_owner_rec rec = {0};
+	struct dm_owner_rec *rec;
 	struct dm_kernel *k;
-	uint64_t pid;
 	int rc;
 
 	if (!cfg->pub || !cfg->nr_targets || (cfg->nr_schemes && !cfg->schemes))
@@ -573,6 +654,7 @@ int dm_kernel_open(struct dm_kernel **ret, const struct dm_kernel_cfg *cfg, stru
 	k->lock_fd = -1;
 	k->fs.fd = -1;
 	k->trace_fd = -1;
+	k->wake_epfd = cfg->wake_on_data ? cfg->wake_epfd : -1;
 	k->ops = cfg->ops;
 	k->attrs = cfg->attrs;
 	k->seq = cfg->seq_base;
@@ -647,15 +729,18 @@ int dm_kernel_open(struct dm_kernel **ret, const struct dm_kernel_cfg *cfg, stru
 		goto fail;
 
 	/* our record first, then the directory it describes */
-	rec.owner = getpid();
-	rc = dm_proc_start_time(k->proc_root, 0, &rec.start_time);
+	rec = &k->rec;
+	rec->owner = getpid();
+	rc = dm_proc_start_time(k->proc_root, 0, &rec->start_time);
 	if (rc) {
 		dm_err_set(err, rc,
 			   "kernel: cannot read this process's start time from %s/self/stat",
 			   k->proc_root);
 		goto fail;
 	}
-	rc = dm_owner_write(k->run_dir, 0, &rec, err);
+	/* unknown ({0, 0}) without pid namespaces: judged by pid then */
+	dm_proc_pidns(k->proc_root, &rec->ns);
+	rc = dm_owner_write(k->run_dir, 0, rec, err);
 	if (rc)
 		goto fail;
 	k->recorded = true;
@@ -694,12 +779,33 @@ int dm_kernel_open(struct dm_kernel **ret, const struct dm_kernel_cfg *cfg, stru
 		rc = on_failed(k, rc, err);
 		goto fail;
 	}
-	rc = dm_sysfs_read_u64(&k->fs, &pid, err, KDS "/0/pid");
+	rc = read_kdamond_pid(k, err);
 	if (rc)
 		goto fail;
-	k->kdamond_pid = (pid_t)pid;
-	rec.kdamond_pid = k->kdamond_pid;
-	dm_owner_write(k->run_dir, 0, &rec, NULL);
+	k->pidns_foreign = !dm_ktrace_kdamond_visible(k->proc_root, k->kdamond_pid);
+	if (k->pidns_foreign && k->path == DM_KSNAP_TRACE) {
+		/* perf_event_open() would find no kdamond here, or a stranger */
+		if (cfg->snapshots == DM_KSNAP_TRACE) {
+			rc = dm_err_set(err, -EOPNOTSUPP,
+					"kernel: the kdamond (pid %d in the initial pid "
+					"namespace) is not visible from this process's pid "
+					"namespace, so the damon:damon_aggregated stream cannot be "
+					"bound to it; let snapshots come from tried_regions",
+					(int)k->kdamond_pid);
+			goto fail;
+		}
+		snprintf(k->note, sizeof(k->note),
+			 "kernel: the kdamond (pid %d in the initial pid namespace) is not "
+			 "visible from this process's pid namespace; snapshots come from "
+			 "tried_regions",
+			 (int)k->kdamond_pid);
+		/* the match-all scheme, by off + on: a commit would look our
+		 * targets' pids up in the initial namespace */
+		k->path = DM_KSNAP_TRIED;
+		rc = restart(k, cfg, false, err);
+		if (rc)
+			goto fail;
+	}
 	if (k->path == DM_KSNAP_TRACE) {
 		struct dm_err terr = {0};
 
@@ -753,6 +859,11 @@ size_t dm_kernel_nr_live(const struct dm_kernel *k)
 pid_t dm_kernel_kdamond_pid(const struct dm_kernel *k)
 {
 	return k->kdamond_pid;
+}
+
+const char *dm_kernel_note(const struct dm_kernel *k)
+{
+	return k->note;
 }
 
 int dm_kernel_regbuf(struct dm_kernel *k, size_t n)
@@ -985,9 +1096,17 @@ static int step_body(struct dm_kernel *k, uint64_t now, uint64_t *next_us, struc
 {
 	int rc;
 
+	if (k->paused) {
+		/* a paused kdamond makes nothing and cancels walks: ask it nothing */
+		*next_us = k->attrs.aggr_us;
+		return k->path == DM_KSNAP_TRACE ? dm_ktrace_read(k, err) : 0;
+	}
 	if (k->nr_schemes && now >= k->next_stats_us) {
-		/* damos_get_stats() reads what this leaves in the schemes */
+		/* damos_get_stats() and damos_get_quota() read what this leaves in
+		 * the schemes */
 		rc = dm_kernel_update_stats(k, err);
+		if (!rc)
+			rc = dm_kscheme_read_quotas(k, err);
 		if (rc)
 			return rc;
 		k->next_stats_us =
@@ -1011,6 +1130,12 @@ static int step_body(struct dm_kernel *k, uint64_t now, uint64_t *next_us, struc
 
 		if (slack < period / 4)
 			slack = period / 4;
+		if (k->wake_epfd >= 0) {
+			/* the perf fd wakes the caller when records land (trace.c);
+			 * the timer only backs it up: the kdamond's state, a stall */
+			*next_us = 2 * period;
+			return 0;
+		}
 		/* from three quarters of the period on, look every millisecond */
 		due = k->last_agg_ns / 1000 + period - period / 4;
 		now = now_us();
@@ -1032,34 +1157,74 @@ static int step_body(struct dm_kernel *k, uint64_t now, uint64_t *next_us, struc
 		return 0;
 	}
 	rc = read_tried(k, err);
+	if (rc == -EBUSY) {
+		/* another DAMON sysfs user holds its lock (a state read of
+		 * another libdamon process judging kdamonds): again soon */
+		dm_err_clear(err);
+		*next_us = 1000;
+		return 0;
+	}
 	if (rc)
 		return rc;
 	k->next_due_us += k->attrs.aggr_us;
 	now = now_us();
-	if (k->next_due_us < now)
-		k->next_due_us = now;
+	/*
+	 * Reading took longer than an interval (many regions, a slow or
+	 * emulated CPU): still leave a millisecond. The library thread holds
+	 * the runner's lock while it steps and lets go only while it waits,
+	 * so a next_us of 0 again and again would starve damon_ctx_stop(),
+	 * damon_ctx_commit() and damos_get_stats() (seen under TCG with two
+	 * targets from a pid namespace: each read of tried_regions outlasted
+	 * the 100 ms interval).
+	 */
+	if (k->next_due_us < now + 1000)
+		k->next_due_us = now + 1000;
 	*next_us = k->next_due_us - now;
+	return 0;
+}
+
+/* Once per aggregation interval: has the kdamond stopped, which targets
+ * exited. -ESRCH (stopped()) when it is off. */
+static int check_state(struct dm_kernel *k, uint64_t now, struct dm_err *err)
+{
+	char state[32];
+	int n;
+
+	if (now < k->next_state_us)
+		return 0;
+	n = dm_sysfs_read(&k->fs, state, sizeof(state), err, KDS "/0/state");
+	if (n == -EBUSY)
+		return 0; /* another DAMON sysfs user holds its lock: next step */
+	if (n < 0)
+		return n;
+	if (!strcmp(state, "off"))
+		return stopped(k, err);
+	check_targets(k);
+	k->next_state_us = now + k->attrs.aggr_us;
 	return 0;
 }
 
 int dm_kernel_step(struct dm_kernel *k, uint64_t *next_us, struct dm_err *err)
 {
 	uint64_t now = now_us();
+	bool trace = k->path == DM_KSNAP_TRACE;
 	char state[32];
-	int rc, n;
+	int rc;
 
-	/* the state once per aggregation interval (the tracepoint path steps
-	 * more often than that) */
-	if (now >= k->next_state_us) {
-		n = dm_sysfs_read(&k->fs, state, sizeof(state), err, KDS "/0/state");
-		if (n < 0)
-			return n;
-		if (!strcmp(state, "off"))
-			return stopped(k, err);
-		check_targets(k);
-		k->next_state_us = now + k->attrs.aggr_us;
+	/*
+	 * The state once per aggregation interval (the tracepoint path steps
+	 * more often than that); on the tracepoint path after the stream is
+	 * read, so that a snapshot is published before the sysfs and /proc
+	 * reads (about 1 ms under TCG) of the step that wakes on its records.
+	 */
+	if (!trace) {
+		rc = check_state(k, now, err);
+		if (rc)
+			return rc;
 	}
 	rc = step_body(k, now, next_us, err);
+	if (!rc && trace)
+		rc = check_state(k, now, err);
 	/* the kdamond may have stopped meanwhile: a request to it then fails
 	 * (7.2: ECANCELED; older kernels: EINVAL or EBUSY) */
 	if (rc && dm_sysfs_read(&k->fs, state, sizeof(state), NULL, KDS "/0/state") > 0 &&
@@ -1076,16 +1241,64 @@ int dm_kernel_commit(struct dm_kernel *k, const struct dm_kernel_cfg *cfg, struc
 		return dm_err_set(err, -EINVAL,
 				  "kernel: the operations set cannot change while "
 				  "running");
-	rc = write_attrs(k, &cfg->attrs, err);
-	if (!rc)
-		rc = write_body(k, cfg, err);
-	if (!rc)
-		rc = dm_sysfs_write(&k->fs, "commit", err, KDS "/0/state");
+	if (k->pidns_foreign && k->ops != DAMON_OPS_PADDR) {
+		/* targets by pid from a child pid namespace: see write_target */
+		rc = restart(k, cfg, true, err);
+	} else {
+		rc = write_attrs(k, &cfg->attrs, err);
+		if (!rc)
+			rc = write_body(k, cfg, err);
+		if (!rc)
+			rc = dm_sysfs_write(&k->fs, "commit", err, KDS "/0/state");
+	}
 	if (rc)
 		return rc;
 	k->attrs = cfg->attrs;
 	k->next_due_us = now_us() + k->attrs.aggr_us;
 	dm_ktrace_committed(k);
+	return 0;
+}
+
+int dm_kernel_pause(struct dm_kernel *k, bool pause, struct dm_err *err)
+{
+	int rc;
+
+	if (k->paused == pause)
+		return 0;
+	if (!dm_sysfs_exists(&k->fs, CTX "/pause"))
+		return dm_err_set(err, -EOPNOTSUPP,
+				  "kernel: this kernel's DAMON cannot pause a context (%s/" CTX
+				  " has no pause file); stop the context and start it again "
+				  "instead, which starts over with fresh regions",
+				  k->fs.root);
+	if (k->pidns_foreign && k->ops != DAMON_OPS_PADDR)
+		/* its commits are restarts (dm_kernel_commit): regions lost */
+		return dm_err_set(err, -EOPNOTSUPP,
+				  "kernel: the kdamond runs outside this process's pid "
+				  "namespace, so it can take no commit and cannot pause with "
+				  "its regions kept; stop the context and start it again "
+				  "instead");
+	/* the file is staged input: the kdamond reads it at the commit */
+	rc = dm_sysfs_write(&k->fs, pause ? "Y" : "N", err, CTX "/pause");
+	if (!rc)
+		rc = dm_sysfs_write(&k->fs, "commit", err, KDS "/0/state");
+	if (rc) {
+		/* the file must say what the kdamond does: every commit reads it */
+		dm_sysfs_write(&k->fs, pause ? "N" : "Y", NULL, CTX "/pause");
+		return rc;
+	}
+	k->paused = pause;
+	if (pause) {
+		/* the commit returns once the kdamond took it: no aggregation
+		 * ends from now on; publish what the stream holds from before */
+		if (k->path == DM_KSNAP_TRACE)
+			dm_ktrace_read(k, NULL);
+		return 0;
+	}
+	/* the pause is no aggregation period; the state is looked at first */
+	k->last_agg_ns = 0;
+	k->next_state_us = 0;
+	k->next_due_us = now_us() + k->attrs.aggr_us;
 	return 0;
 }
 
@@ -1100,10 +1313,19 @@ int dm_kernel_update_stats(struct dm_kernel *k, struct dm_err *err)
 	if (rc)
 		return rc;
 	for (size_t i = 0; i < k->nr_schemes; i++) {
-		struct damos_stats *st = &k->schemes[i]->stats;
+		struct damos_stats *st = &k->schemes[i]->stats, base = {0};
 		uint64_t *dst[] = {&st->nr_tried,    &st->sz_tried,   &st->nr_applied,
 				   &st->sz_applied,  &st->qt_exceeds, &st->sz_ops_filter_passed,
 				   &st->nr_snapshots};
+		const uint64_t *add[] = {&base.nr_tried,    &base.sz_tried,
+					 &base.nr_applied,  &base.sz_applied,
+					 &base.qt_exceeds,  &base.sz_ops_filter_passed,
+					 &base.nr_snapshots};
+
+		/* what the kernel counted before the kdamond last restarted */
+		for (size_t b = 0; b < k->nr_stat_base; b++)
+			if (k->stat_base[b].sc == k->schemes[i])
+				base = k->stat_base[b].st;
 
 		for (size_t j = 0; j < 7; j++) {
 			uint64_t v;
@@ -1115,7 +1337,7 @@ int dm_kernel_update_stats(struct dm_kernel *k, struct dm_err *err)
 					       f[j]);
 			if (rc)
 				return rc;
-			*dst[j] = v;
+			*dst[j] = *add[j] + v;
 		}
 	}
 	return 0;

@@ -42,13 +42,18 @@ struct dm_kernel_cfg {
 	struct dm_mon_attrs attrs;
 	const struct dm_kernel_target *targets;
 	size_t nr_targets;
-	struct dm_scheme *const *schemes; /* opts in; stats written back by dm_kernel_update_stats() */
+	struct dm_scheme *const *schemes; /* opts, goals, filters in (kscheme.c); stats and
+					     quota.esz written back while it runs */
 	size_t nr_schemes;
 	struct dm_publisher *pub;     /* where snapshots go */
 	const struct dm_alloc *alloc;
 	bool allow_takeover;          /* may take idle kdamonds that are not libdamon's */
 	uint32_t snapshots;           /* enum dm_kernel_snap: how snapshots are read */
 	uint64_t seq_base;            /* snapshots are numbered from seq_base + 1 */
+	/* manual mode: the tracepoint's perf fd joins the epoll set wake_epfd
+	 * and wakes it on every record (open only; reopens follow it) */
+	bool wake_on_data;
+	int wake_epfd;
 };
 
 enum dm_kernel_snap {
@@ -67,6 +72,10 @@ size_t dm_kernel_nr_live(const struct dm_kernel *k);
 /* The kdamond's pid (for tests and status). */
 pid_t dm_kernel_kdamond_pid(const struct dm_kernel *k);
 
+/* A sentence on how snapshots are read when it is not what was asked for
+ * (the kdamond is not visible from this pid namespace), else "". */
+const char *dm_kernel_note(const struct dm_kernel *k);
+
 /* Take DAMON, write the whole context, turn it on, open the snapshot
  * stream. -EBUSY with a sentence naming who holds DAMON; -EOPNOTSUPP when
  * the kernel lacks what is needed; -EPERM without privilege. On failure
@@ -81,8 +90,27 @@ int dm_kernel_step(struct dm_kernel *k, uint64_t *next_us, struct dm_err *err);
 /* Online update: attributes, added targets, schemes (cfg as for open). */
 int dm_kernel_commit(struct dm_kernel *k, const struct dm_kernel_cfg *cfg, struct dm_err *err);
 
+/*
+ * Pause (@pause) or resume the kdamond's context: its pause file, then a
+ * commit, after which the kdamond keeps regions, targets and schemes and
+ * does nothing until resumed (the kernel checks it at every sample, so no
+ * aggregation ends after this returns; what the stream holds from before is
+ * published now). Idempotent. -EOPNOTSUPP with a sentence when this
+ * kernel's context has no pause file. While paused, dm_kernel_step() reads
+ * the state and the stream only: a paused kdamond cancels the walks that
+ * tried_regions and the stats updates need.
+ */
+int dm_kernel_pause(struct dm_kernel *k, bool pause, struct dm_err *err);
+
 /* Refresh the schemes' stats from the kernel (update_schemes_stats). */
 int dm_kernel_update_stats(struct dm_kernel *k, struct dm_err *err);
+
+/* Pass the current value of user_input goal @goal of @sc (one of the
+ * schemes last written) to the kdamond: its current_value file, then
+ * commit_schemes_quota_goals. 0 without writing when @sc or the goal came
+ * after the last open or commit, which write it (kscheme.c). */
+int dm_kernel_set_goal_current(struct dm_kernel *k, const struct dm_scheme *sc, size_t goal,
+			       uint64_t value, struct dm_err *err);
 
 /* Turn the kdamond off, remove libdamon's records, release the lock. In a
  * child after fork() (@forked): close fds and free only. */

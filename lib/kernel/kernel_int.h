@@ -7,6 +7,7 @@
 #define DAMON_KERNEL_KERNEL_INT_H
 
 #include "kernel.h"
+#include "owner.h"
 #include "sysfs.h"
 
 struct dm_ktarget {
@@ -21,6 +22,12 @@ struct dm_kreg {
 	uint32_t nr_accesses, age;
 	uint32_t tpos; /* the target's position in the kernel's list */
 	uint32_t pad;
+};
+
+/* A scheme's stats before the kdamond last restarted (the kernel's start at 0). */
+struct dm_kstat_base {
+	const struct dm_scheme *sc;
+	struct damos_stats st;
 };
 
 /* Where the fields of a damon_aggregated record are (from its format file). */
@@ -44,7 +51,19 @@ struct dm_kernel {
 	size_t nr_schemes; /* the caller's; the match-all one follows */
 	struct dm_publisher *pub;
 	pid_t kdamond_pid;
+	struct dm_owner_rec rec; /* ours, rewritten when the kdamond's pid changes */
+	/*
+	 * The kdamond is not visible from this process's pid namespace: no
+	 * tracepoint stream (perf_event_open takes pids of our namespace),
+	 * and changes go through off + on, never "commit" (the kdamond looks
+	 * the targets' pids up itself, in the initial pid namespace).
+	 */
+	bool pidns_foreign;
+	char note[256]; /* why snapshots take the path they take, or "" */
+	struct dm_kstat_base *stat_base; /* stats carried over a restart */
+	size_t nr_stat_base;
 	uint32_t path; /* enum dm_kernel_snap */
+	bool paused;   /* the context's pause file says Y (dm_kernel_pause) */
 	uint64_t seq, next_due_us, next_stats_us, next_state_us;
 	struct dm_kreg *regbuf;
 	size_t regcap;
@@ -52,6 +71,7 @@ struct dm_kernel {
 	size_t idxcap;
 
 	/* trace.c */
+	int wake_epfd; /* the perf fd joins this epoll set (manual mode), or -1 */
 	int trace_fd;
 	uint64_t trace_id;
 	void *ring;
@@ -71,6 +91,9 @@ int dm_kernel_regbuf(struct dm_kernel *k, size_t n);
 int dm_kernel_publish(struct dm_kernel *k, size_t n, struct dm_err *err);
 
 bool dm_ktrace_available(struct dm_kernel *k);
+/* Is @pid (from kdamonds/N/pid: the initial pid namespace's number) a
+ * kdamond kthread as this process sees it through @proc_root? */
+bool dm_ktrace_kdamond_visible(const char *proc_root, pid_t pid);
 int dm_ktrace_open(struct dm_kernel *k, struct dm_err *err);
 int dm_ktrace_read(struct dm_kernel *k, struct dm_err *err);
 void dm_ktrace_committed(struct dm_kernel *k);

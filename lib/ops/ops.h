@@ -81,7 +81,9 @@ struct dm_ops {
 	 * sampling left there (uffd_wp: disarm the sample pages, whose
 	 * write-protect markers make MADV_COLLAPSE fail). The next prepare()
 	 * may arm again; a primitive that would split a huge page by arming
-	 * reports such samples as DM_ACCESS_UNKNOWN instead (see region.h). */
+	 * reports such samples as DM_ACCESS_UNKNOWN instead (see region.h).
+	 * Also called over [0, UINT64_MAX) when the monitor pauses: nothing
+	 * armed may cost the application while nobody samples. */
 	void (*release)(struct dm_ops_inst *inst, struct dm_ops_target *t, uint64_t start,
 			uint64_t end);
 };

@@ -7,24 +7,44 @@
  *
  *   kernel-test run [--snap auto|trace|tried]   6.12, 7.2 (damon_stat.enabled=N)
  *   kernel-test damon-stat                      7.2 with DAMON_STAT running
+ *   kernel-test schemes                         7.2 (damon_stat.enabled=N, --zram):
+ *                                               a user_input quota goal and
+ *                                               addr filters, through the API
  *   kernel-test no-damon                        6.1
+ *   kernel-test pidns                           6.12, 7.2 (damon_stat.enabled=N)
+ *   kernel-test manual [SECONDS]                6.12, 7.2 (damon_stat.enabled=N)
+ *   kernel-test pause                           7.2 (damon_stat.enabled=N): pause
+ *                                               and resume; 6.12: refused
  *
  * "run" checks, one after the other: vaddr hot/cold of a child (hot 32 MiB
  * in 512 MiB), nr_regions within bounds, stats, commit while running (new
  * intervals, an added target), a target that exits, a kdamond made by
  * someone else (left untouched and named), kill -9 of the owning process
  * (the orphan is reclaimed by the next user), paddr and fvaddr.
+ * "pidns" runs the kernel backend inside a new pid + mount namespace (a
+ * fresh /proc; the kdamond is invisible there): snapshots come from
+ * tried_regions, the backend status says why, hot >> cold, a commit adding a
+ * target works (off + on: "commit" would look pids up in the initial
+ * namespace), tracepoint-only is refused; meanwhile the parent, in the
+ * initial namespace, finds the record of an owner it cannot judge and
+ * neither reclaims it nor touches its kdamond.
+ * "manual" measures DAMON_CTX_MANUAL: poll() on damon_ctx_fd(), step when
+ * readable; the delay from the aggregation's last tracepoint record to the
+ * snapshot published by that step, and the steps per snapshot.
  * Exit 0 when every check passes, 1 otherwise; each failure says what it
  * expected and what it got.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -32,8 +52,11 @@
 
 #include <damon/damon.h>
 
+#include "api/internal.h"
 #include "kernel/kernel.h"
 #include "kernel/kernel_int.h"
+#include "vm-util.h"
+#include "kernel/owner.h"
 
 #define VM_MARKER "/etc/libdamon-vm"
 #define KDS	  "/sys/kernel/mm/damon/admin/kdamonds"
@@ -636,6 +659,9 @@ static void test_agree(void)
 			FAIL("agree: update_schemes_tried_regions failed");
 			break;
 		}
+		/* the records follow the walk that returned: let them land (a
+		 * step reads the stream first, before its sysfs reads) */
+		usleep(5000);
 		dm_kernel_step(k, &next, &err);
 		s = dm_publisher_get(&pub);
 		if (!s)
@@ -700,12 +726,55 @@ static void test_refused(const char *want)
 		FAIL("a refusal left nr_kdamonds at %s", val);
 }
 
+/* Hot and cold of @t's workload at @addr; false (and a FAIL) unless hot >> cold. */
+static bool hot_cold(const char *what, damon_target *t, uint64_t addr)
+{
+	struct damon_hotness h = {.sz = sizeof(h)}, hc = {.sz = sizeof(hc)};
+
+	if (damon_target_hotness(t, addr + HOT_OFF, HOT_SIZE, &h) ||
+	    damon_target_hotness(t, addr, HOT_OFF, &hc)) {
+		FAIL("%s: damon_target_hotness failed", what);
+		return false;
+	}
+	SAY("%s: hot %u bp, cold %u bp (snapshot %llu)", what, h.access_rate_bp,
+	    hc.access_rate_bp, (unsigned long long)h.snapshot_seq);
+	if (h.access_rate_bp < 1000 || h.access_rate_bp < 5 * hc.access_rate_bp) {
+		FAIL("%s: hot %u bp should be >= 1000 and >= 5x cold %u bp", what,
+		     h.access_rate_bp, hc.access_rate_bp);
+		return false;
+	}
+	return true;
+}
+
+/*
+ * A context of @o on @pid (a stat scheme too when @sc), started: 0, or -1
+ * after a FAIL. *ctx is set either way (damon_ctx_unref() it).
+ */
+static int api_start(const char *what, const struct damon_ctx_opts *o, pid_t pid,
+		     damon_ctx **ctx, damon_target **t, damos **sc)
+{
+	DAMOS_OPTS(so, .action = DAMOS_STAT);
+	int rc;
+
+	*ctx = NULL;
+	if (damon_ctx_new(ctx, o) || damon_ctx_add_target(*ctx, pid, t) ||
+	    (sc && damon_ctx_add_scheme(*ctx, &so, sc))) {
+		FAIL("%s: setting up a context: %s", what,
+		     *ctx ? damon_ctx_errmsg(*ctx) : "no context");
+		return -1;
+	}
+	rc = damon_ctx_start(*ctx);
+	if (rc) {
+		FAIL("%s: start %d: %s", what, rc, damon_ctx_errmsg(*ctx));
+		return -1;
+	}
+	return 0;
+}
+
 /* The public API on the kernel backend: AUTO picks it, snapshots, hotness, stats. */
 static void test_api(void)
 {
 	DAMON_OPTS(damon_ctx_opts, o, .min_nr_regions = 10, .max_nr_regions = 1000);
-	DAMOS_OPTS(so, .action = DAMOS_STAT);
-	struct damon_hotness h = {.sz = sizeof(h)}, hc = {.sz = sizeof(hc)};
 	struct damos_stats st = {.sz = sizeof(st)};
 	damon_target *t = NULL;
 	damon_snapshot *snap = NULL;
@@ -716,16 +785,8 @@ static void test_api(void)
 	char val[32];
 	int rc;
 
-	if (damon_ctx_new(&ctx, &o) || damon_ctx_add_target(ctx, pid, &t) ||
-	    damon_ctx_add_scheme(ctx, &so, &sc)) {
-		FAIL("api: setting up a context: %s", ctx ? damon_ctx_errmsg(ctx) : "no context");
+	if (api_start("api", &o, pid, &ctx, &t, &sc))
 		goto out;
-	}
-	rc = damon_ctx_start(ctx);
-	if (rc) {
-		FAIL("api: start %d: %s", rc, damon_ctx_errmsg(ctx));
-		goto out;
-	}
 	if (damon_ctx_backend(ctx) != DAMON_BACKEND_KERNEL)
 		FAIL("api: AUTO picked %s, want kernel",
 		     damon_backend_name(damon_ctx_backend(ctx)));
@@ -734,15 +795,7 @@ static void test_api(void)
 	if (rc)
 		FAIL("api: damon_ctx_snapshot %d: %s", rc, damon_ctx_errmsg(ctx));
 	damon_snapshot_unref(snap);
-	if (damon_target_hotness(t, addr + HOT_OFF, HOT_SIZE, &h) ||
-	    damon_target_hotness(t, addr, HOT_OFF, &hc))
-		FAIL("api: damon_target_hotness failed");
-	else
-		SAY("api: kernel backend, hotness hot %u bp, cold %u bp (seq %llu)",
-		    h.access_rate_bp, hc.access_rate_bp, (unsigned long long)h.snapshot_seq);
-	if (h.access_rate_bp < 1000 || h.access_rate_bp < 5 * hc.access_rate_bp)
-		FAIL("api: hot %u bp should be >= 1000 and >= 5x cold %u bp", h.access_rate_bp,
-		     hc.access_rate_bp);
+	hot_cold("api: kernel backend", t, addr);
 	damos_get_stats(sc, &st);
 	SAY("api: stats nr_tried %llu", (unsigned long long)st.nr_tried);
 	if (!st.nr_tried)
@@ -815,6 +868,671 @@ static void test_auto_no_damon(void)
 	damon_ctx_unref(ctx);
 }
 
+/* ------------------------------------------------------------------------ */
+/* DAMOS quota goals and filters on the kernel backend (kscheme.c), 7.2 */
+
+#define S0 KDS "/0/contexts/0/schemes/0"
+
+static void say_file(const char *what, const char *path)
+{
+	char val[96];
+
+	read_file(path, val, sizeof(val));
+	SAY("  %s: %s", what, val);
+}
+
+/* The effective quota every 250 ms for @ms; its last value, and the largest. */
+static uint64_t watch_esz(damos *sc, const char *phase, uint64_t ms, uint64_t *ret_max)
+{
+	struct damos_quota_state q = {.sz = sizeof(q)};
+	char line[512];
+	size_t len = 0;
+	uint64_t last = 0;
+
+	*ret_max = 0;
+	for (uint64_t t = 0; t < ms; t += 250) {
+		usleep(250000);
+		if (damos_get_quota(sc, &q))
+			continue;
+		last = q.esz;
+		if (last > *ret_max)
+			*ret_max = last;
+		if (len < sizeof(line) - 24)
+			len += (size_t)snprintf(line + len, sizeof(line) - len, " %llu",
+						(unsigned long long)q.esz);
+	}
+	SAY("goal: %s: effective quota (bytes, every 250 ms):%s", phase, line);
+	return last;
+}
+
+/* damos_set_goal_current(@value); the kernel's file; the quota for 2 s. */
+static uint64_t feed_goal(damon_ctx *ctx, damos *sc, unsigned int g, uint64_t value)
+{
+	char what[96];
+	uint64_t peak;
+	int rc = damos_set_goal_current(sc, g, value);
+
+	if (rc)
+		FAIL("goal: damos_set_goal_current(%llu): %d %s", (unsigned long long)value, rc,
+		     damon_ctx_errmsg(ctx));
+	snprintf(what, sizeof(what), "goals/0/current_value after damos_set_goal_current(%llu)",
+		 (unsigned long long)value);
+	say_file(what, S0 "/quotas/goals/0/current_value");
+	snprintf(what, sizeof(what), "current %llu", (unsigned long long)value);
+	return watch_esz(sc, what, 2000, &peak);
+}
+
+/*
+ * A user_input goal: below its target the kernel raises the effective
+ * quota; at 3x the target drops it to the minimum; at half raises it again.
+ * Each value goes through damos_set_goal_current() to the running kdamond.
+ */
+static void test_goal(void)
+{
+	DAMON_OPTS(damon_ctx_opts, o, .backend = DAMON_BACKEND_KERNEL, .update_us = 200000);
+	DAMOS_OPTS(so, .action = DAMOS_STAT, .quota_reset_interval_ms = 100);
+	DAMON_OPTS(damos_goal_opts, go, .metric = DAMOS_GOAL_USER_INPUT, .target_value = 10000);
+	uint64_t addr, up, down, again, peak;
+	damon_ctx *ctx = NULL;
+	damos *sc = NULL;
+	pid_t pid = spawn(&addr);
+	int g = -1, rc;
+
+	if (damon_ctx_new(&ctx, &o) || damon_ctx_add_target(ctx, pid, NULL) ||
+	    damon_ctx_add_scheme(ctx, &so, &sc) || (g = damos_add_goal(sc, &go)) < 0 ||
+	    (rc = damon_ctx_start(ctx))) {
+		FAIL("goal: setup or start: %s", ctx ? damon_ctx_errmsg(ctx) : "no context");
+		goto out;
+	}
+	say_file("goals/0/target_metric", S0 "/quotas/goals/0/target_metric");
+	say_file("goals/0/target_value", S0 "/quotas/goals/0/target_value");
+	up = watch_esz(sc, "current 0 (target 10000)", 3000, &peak);
+	down = feed_goal(ctx, sc, (unsigned int)g, 30000);
+	again = feed_goal(ctx, sc, (unsigned int)g, 5000);
+	if (up < 64 * 1024 || up == UINT64_MAX)
+		FAIL("goal: under the target the effective quota should grow past 64 KiB, "
+		     "got %llu", (unsigned long long)up);
+	if (down * 100 > peak)
+		FAIL("goal: at 3x the target it should fall below 1/100 of its peak %llu, got %llu",
+		     (unsigned long long)peak, (unsigned long long)down);
+	if (again < 10 * (down ? down : 1))
+		FAIL("goal: at half the target it should rise again (10x), %llu -> %llu",
+		     (unsigned long long)down, (unsigned long long)again);
+	damon_ctx_stop(ctx);
+out:
+	damon_ctx_unref(ctx);
+	reap(pid);
+}
+
+/*
+ * An addr filter on a pageout scheme of the child's cold memory: @allow 0
+ * rejects [0, 128 MiB) of the mapping, so only [128, 256) MiB (and the cold
+ * memory above the hot set) is paged out; @allow 1 allows [128, 256) MiB
+ * only, and being the last filter, the kernel rejects all else, as libdamon
+ * does. Either way [0, 128) MiB stays and [128, 256) MiB goes.
+ */
+static void test_filter(bool allow)
+{
+	DAMON_OPTS(damon_ctx_opts, o, .backend = DAMON_BACKEND_KERNEL, .update_us = 200000);
+	DAMOS_OPTS(so, .action = DAMOS_PAGEOUT, .max_nr_accesses = 0, .min_age = 5);
+	struct damos_stats st = {.sz = sizeof(st)};
+	uint64_t addr, kept0, kept1, kept2, rss0, rss1;
+	const char *name = allow ? "allow [128,256) MiB" : "reject [0,128) MiB";
+	damon_ctx *ctx = NULL;
+	damos *sc = NULL;
+	pid_t pid = spawn(&addr);
+
+	DAMON_OPTS(damos_filter_opts, fo, .type = DAMOS_FILTER_ADDR, .matching = 1,
+		   .allow = allow, .addr_start = addr + (allow ? 128 * MIB : 0),
+		   .addr_end = addr + (allow ? 256 : 128) * MIB);
+	rss0 = vmrss(pid);
+	if (damon_ctx_new(&ctx, &o) || damon_ctx_add_target(ctx, pid, NULL) ||
+	    damon_ctx_add_scheme(ctx, &so, &sc) || damos_add_filter(sc, &fo) ||
+	    damon_ctx_start(ctx)) {
+		FAIL("filter %s: setup or start: %s", name,
+		     ctx ? damon_ctx_errmsg(ctx) : "no context");
+		goto out;
+	}
+	say_file("core_filters/nr_filters", S0 "/core_filters/nr_filters");
+	say_file("core_filters/0/type", S0 "/core_filters/0/type");
+	say_file("core_filters/0/allow", S0 "/core_filters/0/allow");
+	say_file("core_filters/0/addr_start", S0 "/core_filters/0/addr_start");
+	say_file("core_filters/0/addr_end", S0 "/core_filters/0/addr_end");
+	sleep(12);
+	damos_get_stats(sc, &st);
+	kept0 = present(pid, addr, 128 * MIB);
+	kept1 = present(pid, addr + 128 * MIB, 128 * MIB);
+	kept2 = present(pid, addr + HOT_OFF + HOT_SIZE, WL_SIZE - HOT_OFF - HOT_SIZE);
+	rss1 = vmrss(pid);
+	SAY("filter %s: nr_tried %llu sz_tried %llu MiB nr_applied %llu sz_applied %llu MiB; "
+	    "present: [0,128) %llu MiB, [128,256) %llu MiB, above the hot set %llu of %llu MiB; "
+	    "VmRSS %llu -> %llu MiB",
+	    name, (unsigned long long)st.nr_tried, (unsigned long long)(st.sz_tried / MIB),
+	    (unsigned long long)st.nr_applied, (unsigned long long)(st.sz_applied / MIB),
+	    (unsigned long long)(kept0 / MIB), (unsigned long long)(kept1 / MIB),
+	    (unsigned long long)(kept2 / MIB),
+	    (unsigned long long)((WL_SIZE - HOT_OFF - HOT_SIZE) / MIB),
+	    (unsigned long long)(rss0 / MIB), (unsigned long long)(rss1 / MIB));
+	if (kept0 < 120 * MIB)
+		FAIL("filter %s: [0,128) MiB is filtered out, yet only %llu MiB stayed", name,
+		     (unsigned long long)(kept0 / MIB));
+	if (kept1 > 64 * MIB)
+		FAIL("filter %s: [128,256) MiB passes, yet %llu MiB of it stayed", name,
+		     (unsigned long long)(kept1 / MIB));
+	if (allow && kept2 < (WL_SIZE - HOT_OFF - HOT_SIZE) * 15 / 16)
+		FAIL("filter %s: what no filter allows is rejected, yet only %llu MiB above the "
+		     "hot set stayed", name, (unsigned long long)(kept2 / MIB));
+	if (!allow && kept2 > 64 * MIB)
+		FAIL("filter %s: above the hot set no filter speaks, yet %llu MiB stayed", name,
+		     (unsigned long long)(kept2 / MIB));
+	if (!st.sz_applied)
+		FAIL("filter %s: sz_applied stayed 0", name);
+	damon_ctx_stop(ctx);
+out:
+	damon_ctx_unref(ctx);
+	reap(pid);
+}
+
+/* What 7.2 cannot run as libdamon means it: refused at start, said. */
+static void test_filter_refused(void)
+{
+	DAMON_OPTS(damon_ctx_opts, o, .backend = DAMON_BACKEND_KERNEL);
+	DAMOS_OPTS(so, .action = DAMOS_PAGEOUT);
+	DAMON_OPTS(damos_filter_opts, fo, .type = DAMOS_FILTER_ANON, .matching = 1);
+	damon_ctx *ctx = NULL;
+	damos *sc = NULL;
+	int rc;
+
+	if (damon_ctx_new(&ctx, &o) || damon_ctx_add_target(ctx, 0, NULL) ||
+	    damon_ctx_add_scheme(ctx, &so, &sc) || damos_add_filter(sc, &fo)) {
+		FAIL("refused: setup: %s", ctx ? damon_ctx_errmsg(ctx) : "no context");
+		goto out;
+	}
+	rc = damon_ctx_start(ctx);
+	SAY("anon filter on vaddr pageout: start %d: %s", rc, damon_ctx_errmsg(ctx));
+	if (rc != -EOPNOTSUPP || !has(damon_ctx_errmsg(ctx), "judged page by page"))
+		FAIL("an anon filter on vaddr pageout should be refused");
+out:
+	damon_ctx_unref(ctx);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Pid namespaces */
+
+#define NS_SENTENCE                                                                       \
+	"is not visible from this process's pid namespace; snapshots come from "          \
+	"tried_regions"
+
+/* Opening @c must fail with @code and a sentence holding @want. */
+static void open_refused(const char *what, const struct dm_kernel_cfg *c, int code,
+			 const char *want)
+{
+	struct dm_err err = {0};
+	struct dm_kernel *k = NULL;
+	int rc = dm_kernel_open(&k, c, &err);
+
+	if (rc != code || !has(err.msg, want))
+		FAIL("%s: open returned %d \"%s\", want %d saying \"%s\"", what, rc, err.msg,
+		     code, want);
+	else
+		SAY("%s: refused: %s", what, err.msg);
+	dm_kernel_close(k, false);
+}
+
+/* Tracepoint only from this namespace: refused, saying why. */
+static void pidns_trace_only(pid_t target)
+{
+	struct dm_publisher pub;
+	struct dm_kernel_target t = {.id = 1, .pid = target};
+
+	dm_publisher_init(&pub, NULL);
+	struct dm_kernel_cfg c = base_cfg(&pub, &t, 1, attrs(5000, 100000));
+	c.snapshots = DM_KSNAP_TRACE;
+	open_refused("pidns: tracepoint only", &c, -EOPNOTSUPP,
+		     "is not visible from this process's pid namespace");
+	dm_publisher_fini(&pub);
+}
+
+/* pid 1 of a new pid namespace with its own /proc. Returns its failures. */
+static int pidns_child(int ready, int go)
+{
+	struct damon_backend_status bs = {.sz = sizeof(bs)};
+	DAMON_OPTS(damon_ctx_opts, o, .backend = DAMON_BACKEND_KERNEL);
+	struct damos_stats st = {.sz = sizeof(st)};
+	damon_target *t1 = NULL, *t2 = NULL;
+	damon_ctx *ctx = NULL;
+	damos *sc = NULL;
+	uint64_t a1 = 0, a2 = 0, before;
+	pid_t p1 = -1, p2 = -1;
+	bool started = false;
+	char r = 'n';
+	int rc;
+
+	if (mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL)) {
+		FAIL("pidns: mounting a fresh /proc: %s", strerror(errno));
+		goto ready;
+	}
+	p1 = spawn(&a1);
+	SAY("pidns: this is pid %d of a new pid namespace; the workload is pid %d", (int)getpid(),
+	    (int)p1);
+	if (api_start("pidns", &o, p1, &ctx, &t1, &sc))
+		goto ready;
+	damon_ctx_backend_status(ctx, DAMON_BACKEND_KERNEL, &bs);
+	SAY("pidns: kernel backend status: %s", bs.reason);
+	if (!has(bs.reason, "the kdamond (pid ") || !has(bs.reason, NS_SENTENCE))
+		FAIL("pidns: the kernel backend's status does not say why tried_regions: \"%s\"",
+		     bs.reason);
+	if (dm_kernel_snap_path(ctx->kern) != DM_KSNAP_TRIED)
+		FAIL("pidns: snapshots do not come from tried_regions");
+	sleep(4);
+	hot_cold("pidns: target 1", t1, a1);
+	started = true;
+	r = 'y';
+ready:
+	if (write(ready, &r, 1) != 1 || read(go, &r, 1) != 1)
+		FAIL("pidns: the parent went away");
+	close(ready);
+	close(go);
+	if (r != 'g' || !started)
+		goto end;
+
+	/* a commit adding a target: the kdamond restarts (off + on) */
+	damos_get_stats(sc, &st);
+	before = st.nr_tried;
+	p2 = spawn(&a2);
+	if (damon_ctx_add_target(ctx, p2, &t2) || damon_ctx_commit(ctx)) {
+		FAIL("pidns: commit adding pid %d: %s", (int)p2, damon_ctx_errmsg(ctx));
+		goto end;
+	}
+	SAY("pidns: committed a second target (pid %d); the kdamond is pid %d now", (int)p2,
+	    (int)dm_kernel_kdamond_pid(ctx->kern));
+	sleep(4);
+	hot_cold("pidns: target 1 after the commit", t1, a1);
+	hot_cold("pidns: target 2 after the commit", t2, a2);
+	damos_get_stats(sc, &st);
+	SAY("pidns: stat scheme nr_tried %llu before the commit, %llu after",
+	    (unsigned long long)before, (unsigned long long)st.nr_tried);
+	if (st.nr_tried < before)
+		FAIL("pidns: scheme stats went back over the restart: %llu -> %llu",
+		     (unsigned long long)before, (unsigned long long)st.nr_tried);
+	rc = damon_ctx_stop(ctx);
+	if (rc)
+		FAIL("pidns: stop %d: %s", rc, damon_ctx_errmsg(ctx));
+	pidns_trace_only(p1);
+end:
+	damon_ctx_unref(ctx);
+	reap(p1);
+	reap(p2);
+	return failures;
+}
+
+/* In the initial namespace, beside the namespaced owner: refused, nothing reclaimed. */
+static void pidns_beside(void)
+{
+	static const char said[] = "belongs to libdamon process 1 in another pid namespace";
+	struct dm_publisher pub;
+	struct dm_kernel_target t = {.id = 1, .pid = getpid()};
+	struct dm_owner_rec rec;
+	char val[64];
+
+	dm_publisher_init(&pub, NULL);
+	struct dm_kernel_cfg c = base_cfg(&pub, &t, 1, attrs(5000, 100000));
+	/* the record is the namespace's: pid 1 there, not our init */
+	if (dm_owner_read(NULL, NULL, 0, &rec) != DM_OWNER_OTHER_NS || rec.owner != 1)
+		FAIL("pidns: the namespaced owner's record (owner %d) is not judged as another "
+		     "namespace's",
+		     (int)rec.owner);
+	open_refused("pidns: from the initial namespace", &c, -EBUSY, said);
+	/*
+	 * The same record where no lock guards it: pid 1 lives here too, with
+	 * another start time, which alone would make it an orphan to reclaim.
+	 */
+	mkdir("/tmp/pidns-run", 0700);
+	if (system("cp /run/libdamon/kdamond-0.owner /tmp/pidns-run/"))
+		FAIL("pidns: cannot copy the record");
+	c.run_dir = "/tmp/pidns-run";
+	open_refused("pidns: without the lock", &c, -EBUSY, said);
+	/* state reads fail with EBUSY while the owner's request holds DAMON's
+	 * sysfs lock (its tried_regions update): ask again */
+	for (int i = 0; i < 50 && (read_file(KDS "/0/state", val, sizeof(val)) || !*val); i++)
+		usleep(20000);
+	if (strcmp(val, "on"))
+		FAIL("pidns: the namespaced owner's kdamond reads %s, want on (not reclaimed)", val);
+	dm_publisher_fini(&pub);
+}
+
+static void test_pidns(void)
+{
+	int ready[2], go[2], st = 0;
+	char r = 0, val[64];
+	pid_t mid;
+
+	if (pipe(ready) || pipe(go)) {
+		FAIL("pidns: pipe");
+		return;
+	}
+	mid = fork();
+	if (mid == 0) {
+		pid_t in;
+
+		close(ready[0]);
+		close(go[1]);
+		if (unshare(CLONE_NEWPID | CLONE_NEWNS) ||
+		    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL)) {
+			FAIL("pidns: unshare: %s", strerror(errno));
+			_exit(1);
+		}
+		in = fork(); /* pid 1 of the new namespace */
+		if (in == 0)
+			_exit(pidns_child(ready[1], go[0]) ? 1 : 0);
+		close(ready[1]);
+		close(go[0]);
+		if (in < 0 || waitpid(in, &st, 0) < 0)
+			_exit(1);
+		_exit(WIFEXITED(st) ? WEXITSTATUS(st) : 1);
+	}
+	close(ready[1]);
+	close(go[0]);
+	if (read(ready[0], &r, 1) != 1 || r != 'y')
+		FAIL("pidns: the namespaced owner did not start");
+	else
+		pidns_beside();
+	r = 'g';
+	if (write(go[1], &r, 1) != 1)
+		FAIL("pidns: the namespaced owner went away");
+	close(go[1]);
+	close(ready[0]);
+	waitpid(mid, &st, 0);
+	if (!WIFEXITED(st) || WEXITSTATUS(st))
+		FAIL("pidns: the namespaced side failed (status %#x)", st);
+	if (!read_file(KDS "/nr_kdamonds", val, sizeof(val)) && strcmp(val, "0"))
+		FAIL("pidns: afterwards nr_kdamonds reads %s, want 0", val);
+}
+
+/* ------------------------------------------------------------------------ */
+/* DAMON_CTX_MANUAL: how soon a step publishes an aggregation */
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000 + (uint64_t)ts.tv_nsec;
+}
+
+/* "median A us, p90 B us, max C us" of @v[0..n) (sorted in place). */
+static const char *pct(uint64_t *v, size_t n, char *buf, size_t sz)
+{
+	qsort(v, n, sizeof(*v), cmp_u64);
+	snprintf(buf, sz, "median %llu us, p90 %llu us, max %llu us",
+		 (unsigned long long)v[n / 2], (unsigned long long)v[n * 9 / 10],
+		 (unsigned long long)v[n - 1]);
+	return buf;
+}
+
+static void test_manual(int secs)
+{
+	DAMON_OPTS(damon_ctx_opts, o, .backend = DAMON_BACKEND_KERNEL, .flags = DAMON_CTX_MANUAL);
+	uint64_t total[1024], wake[1024], pub[1024], addr, end, steps = 0, snaps = 0, last = 0;
+	char b1[96], b2[96], b3[96];
+	damon_target *t = NULL;
+	damon_ctx *ctx = NULL;
+	pid_t pid = spawn(&addr);
+	size_t nd = 0;
+	int fd;
+
+	if (api_start("manual", &o, pid, &ctx, &t, NULL))
+		goto out;
+	fd = damon_ctx_fd(ctx);
+	SAY("manual: snapshots via %s, fd %d",
+	    dm_kernel_snap_path(ctx->kern) == DM_KSNAP_TRACE ? "tracepoint" : "tried_regions", fd);
+	end = now_ms() + (uint64_t)secs * 1000;
+	while (now_ms() < end) {
+		struct pollfd p = {.fd = fd, .events = POLLIN};
+		uint64_t next, n, t0, t1, agg, tp;
+		struct damon_snapshot *s;
+
+		if (poll(&p, 1, 1000) <= 0)
+			continue;
+		t0 = mono_ns();
+		if (damon_ctx_step(ctx, &next)) {
+			FAIL("manual: step: %s", damon_ctx_errmsg(ctx));
+			break;
+		}
+		t1 = mono_ns();
+		steps++;
+		n = atomic_load(&ctx->nr_snapshots);
+		if (n == last)
+			continue;
+		last = n;
+		/* not the first: the kdamond started mid-interval. The newest
+		 * record's time: the aggregation's end as the kdamond saw it */
+		agg = ctx->kern->last_agg_ns;
+		s = dm_publisher_get(&ctx->pub);
+		tp = s ? s->info.time_ns : 0; /* when the step published it */
+		damon_snapshot_unref(s);
+		if (snaps++ && agg && t0 > agg && tp > agg && nd < 1024) {
+			total[nd] = (t1 - agg) / 1000;
+			wake[nd] = (t0 - agg) / 1000;
+			pub[nd++] = (tp - agg) / 1000;
+		}
+		/* a commit on the way: the caller's fd keeps its number */
+		if (snaps == 20 && (damon_ctx_commit(ctx) || damon_ctx_fd(ctx) != fd))
+			FAIL("manual: after a commit (%s) damon_ctx_fd is %d, was %d",
+			     damon_ctx_errmsg(ctx), damon_ctx_fd(ctx), fd);
+	}
+	if (nd)
+		SAY("manual: %llu snapshots, %llu steps (%.2f per snapshot) in %d s; from an "
+		    "aggregation's last record to the step's start: %s; to the snapshot's "
+		    "publication: %s; to the step's return: %s",
+		    (unsigned long long)snaps, (unsigned long long)steps,
+		    (double)steps / (double)snaps, secs, pct(wake, nd, b1, sizeof(b1)),
+		    pct(pub, nd, b2, sizeof(b2)), pct(total, nd, b3, sizeof(b3)));
+	if (snaps < (uint64_t)secs * 5)
+		FAIL("manual: %llu snapshots in %d s with aggr 100 ms", (unsigned long long)snaps,
+		     secs);
+	hot_cold("manual", t, addr);
+	damon_ctx_stop(ctx);
+out:
+	damon_ctx_unref(ctx);
+	reap(pid);
+}
+
+/* ------------------------------------------------------------------------ */
+/* pause and resume: 7.2's contexts/0/pause; refused where it is missing     */
+
+#define PAUSE_FILE KDS "/0/contexts/0/pause"
+
+/* utime + stime of @pid in clock ticks (proc(5) fields 14, 15), -1 if unknown. */
+static long long cpu_ticks(pid_t pid)
+{
+	unsigned long long ut, st;
+	char path[64], buf[1024];
+	const char *p;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	if (read_file(path, buf, sizeof(buf)) || !(p = strrchr(buf, ')')))
+		return -1;
+	if (sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
+		return -1;
+	return (long long)(ut + st);
+}
+
+/* The kernel backend itself, snapshots through @mode: 1 s paused publishes
+ * nothing and leaves the kdamond running with its pause file Y; resumed,
+ * snapshots come again and the hot set is still hot. */
+static void pause_backend(uint32_t mode)
+{
+	const char *how = mode == DM_KSNAP_TRIED ? "tried_regions" : "tracepoint";
+	struct dm_kernel_target t = {.id = 3};
+	struct dm_mon_attrs a = attrs(5000, 100000);
+	struct dm_publisher pub;
+	struct dm_kernel *k = NULL;
+	struct dm_err err = {0};
+	struct damon_snapshot *s;
+	uint64_t addr, n0, n1, n2;
+	long long ticks0, ticks1;
+	double hot = 0, rest = 0;
+	char val[64];
+	int rc;
+
+	t.pid = spawn(&addr);
+	if (t.pid < 0) {
+		FAIL("pause: cannot start the workload");
+		return;
+	}
+	dm_publisher_init(&pub, NULL);
+	struct dm_kernel_cfg c = base_cfg(&pub, &t, 1, a);
+	c.snapshots = mode;
+	rc = dm_kernel_open(&k, &c, &err);
+	if (rc) {
+		FAIL("pause (%s): dm_kernel_open: %d %s", how, rc, err.msg);
+		goto out;
+	}
+	if (access(PAUSE_FILE, F_OK)) {
+		rc = dm_kernel_pause(k, true, &err);
+		if (rc != -EOPNOTSUPP || !has(err.msg, "cannot pause a context"))
+			FAIL("pause without a pause file: %d \"%s\", want -EOPNOTSUPP", rc,
+			     err.msg);
+		else
+			SAY("pause (%s), no pause file: %s", how, err.msg);
+		goto out;
+	}
+	rc = drive(k, &pub, 2000, &a, NULL, &err);
+	ticks0 = cpu_ticks(k->kdamond_pid);
+	if (!rc)
+		rc = drive(k, &pub, 1000, &a, NULL, &err);
+	ticks1 = cpu_ticks(k->kdamond_pid);
+	n0 = dm_kernel_nr_published(k);
+	SAY("pause (%s): running, kdamond %d used %lld ticks of CPU in 1 s", how,
+	    (int)k->kdamond_pid, ticks1 - ticks0);
+	if (rc || n0 < 5)
+		FAIL("pause (%s): before the pause %llu snapshots in 3 s (step %d %s)", how,
+		     (unsigned long long)n0, rc, err.msg);
+	rc = dm_kernel_pause(k, true, &err);
+	if (rc) {
+		FAIL("pause (%s): dm_kernel_pause: %d %s", how, rc, err.msg);
+		goto out;
+	}
+	n1 = dm_kernel_nr_published(k);
+	ticks0 = cpu_ticks(k->kdamond_pid);
+	read_file(PAUSE_FILE, val, sizeof(val));
+	if (strcmp(val, "Y"))
+		FAIL("pause (%s): the pause file reads %s, want Y", how, val);
+	rc = drive(k, &pub, 1000, &a, NULL, &err); /* 10 aggregation intervals */
+	if (rc)
+		FAIL("pause (%s): step while paused: %d %s", how, rc, err.msg);
+	n2 = dm_kernel_nr_published(k);
+	ticks1 = cpu_ticks(k->kdamond_pid);
+	read_file(KDS "/0/state", val, sizeof(val));
+	SAY("pause (%s): %llu snapshots before, %llu published at the pause, %llu during 1 s "
+	    "paused; kdamond %d %s, %lld ticks of CPU while paused",
+	    how, (unsigned long long)n0, (unsigned long long)(n1 - n0),
+	    (unsigned long long)(n2 - n1), (int)k->kdamond_pid, val, ticks1 - ticks0);
+	if (n2 != n1)
+		FAIL("pause (%s): %llu snapshots while paused, want 0", how,
+		     (unsigned long long)(n2 - n1));
+	if (strcmp(val, "on"))
+		FAIL("pause (%s): the paused kdamond's state reads %s, want on", how, val);
+
+	rc = dm_kernel_pause(k, false, &err);
+	if (rc) {
+		FAIL("pause (%s): resume: %d %s", how, rc, err.msg);
+		goto out;
+	}
+	read_file(PAUSE_FILE, val, sizeof(val));
+	if (strcmp(val, "N"))
+		FAIL("pause (%s): after resume the pause file reads %s, want N", how, val);
+	rc = drive(k, &pub, 2000, &a, NULL, &err);
+	n0 = dm_kernel_nr_published(k) - n2;
+	s = dm_publisher_get(&pub);
+	if (s)
+		rates(s, 0, addr, addr + HOT_OFF, addr + HOT_OFF + HOT_SIZE, &hot, &rest);
+	SAY("pause (%s): resumed, %llu snapshots in 2 s; hot %.0f bp, rest %.0f bp", how,
+	    (unsigned long long)n0, hot, rest);
+	if (rc || n0 < 5)
+		FAIL("pause (%s): %llu snapshots in 2 s after resume, want >= 5 (step %d %s)", how,
+		     (unsigned long long)n0, rc, err.msg);
+	if (!(hot >= 1000 && hot >= 5 * rest))
+		FAIL("pause (%s): after resume hot %.0f bp should be >= 1000 and >= 5x the rest "
+		     "(%.0f)",
+		     how, hot, rest);
+	damon_snapshot_unref(s);
+out:
+	dm_kernel_close(k, false);
+	dm_publisher_fini(&pub);
+	reap(t.pid);
+}
+
+/* The same through the API: damon_ctx_pause()/resume() on the library thread. */
+static void pause_api(void)
+{
+	DAMON_OPTS(damon_ctx_opts, o, .backend = DAMON_BACKEND_KERNEL);
+	struct damon_ctx_status st = {.sz = sizeof(st)};
+	struct damon_hotness h = {.sz = sizeof(h)};
+	damon_ctx *ctx = NULL;
+	uint64_t addr, n0, n1;
+	pid_t pid = spawn(&addr);
+	char val[64];
+	int rc;
+
+	if (damon_ctx_new(&ctx, &o) || damon_ctx_add_target(ctx, pid, NULL) ||
+	    damon_ctx_start(ctx)) {
+		FAIL("pause api: setting up: %s", ctx ? damon_ctx_errmsg(ctx) : "no context");
+		goto out;
+	}
+	sleep(2);
+	rc = damon_ctx_pause(ctx);
+	if (access(PAUSE_FILE, F_OK)) {
+		if (rc != -EOPNOTSUPP || !has(damon_ctx_errmsg(ctx), "stop the context"))
+			FAIL("pause api without a pause file: %d \"%s\"", rc,
+			     damon_ctx_errmsg(ctx));
+		goto out;
+	}
+	if (rc || damon_ctx_pause(ctx)) {
+		FAIL("pause api: damon_ctx_pause: %d %s", rc, damon_ctx_errmsg(ctx));
+		goto out;
+	}
+	damon_ctx_status(ctx, &st);
+	n0 = st.nr_snapshots;
+	read_file(PAUSE_FILE, val, sizeof(val));
+	if (!st.paused || strcmp(val, "Y"))
+		FAIL("pause api: status.paused %u, pause file %s; want 1, Y", st.paused, val);
+	sleep(1);
+	damon_ctx_status(ctx, &st);
+	n1 = st.nr_snapshots;
+	if (damon_ctx_hotness(ctx, addr + HOT_OFF, HOT_SIZE, &h))
+		FAIL("pause api: no hotness answer while paused: %s", damon_ctx_errmsg(ctx));
+	if (n1 != n0)
+		FAIL("pause api: %llu snapshots while paused, want 0",
+		     (unsigned long long)(n1 - n0));
+	rc = damon_ctx_resume(ctx);
+	read_file(PAUSE_FILE, val, sizeof(val));
+	if (rc || strcmp(val, "N"))
+		FAIL("pause api: resume %d (%s), pause file %s", rc, damon_ctx_errmsg(ctx), val);
+	sleep(2);
+	damon_ctx_status(ctx, &st);
+	SAY("pause api: %llu snapshots before the pause, %llu while paused 1 s (hot %u bp from "
+	    "seq %llu), %llu in 2 s after resume",
+	    (unsigned long long)n0, (unsigned long long)(n1 - n0), h.access_rate_bp,
+	    (unsigned long long)h.snapshot_seq, (unsigned long long)(st.nr_snapshots - n1));
+	if (st.paused || st.nr_snapshots < n1 + 5)
+		FAIL("pause api: after resume paused %u, %llu snapshots in 2 s, want 0 and >= 5",
+		     st.paused, (unsigned long long)(st.nr_snapshots - n1));
+	if (damon_ctx_stop(ctx))
+		FAIL("pause api: stop: %s", damon_ctx_errmsg(ctx));
+out:
+	damon_ctx_unref(ctx);
+	reap(pid);
+}
+
 int main(int argc, char **argv)
 {
 	const char *what = argc > 1 ? argv[1] : "run";
@@ -843,12 +1561,29 @@ int main(int argc, char **argv)
 	} else if (!strcmp(what, "damon-stat")) {
 		test_refused("DAMON_STAT is running");
 		test_api_damon_stat();
+	} else if (!strcmp(what, "schemes")) {
+		test_goal();
+		test_filter_refused();
+		if (access("/dev/zram0", F_OK)) {
+			FAIL("filters: pageout needs swap (run-vm.sh --zram)");
+		} else {
+			test_filter(false);
+			test_filter(true);
+		}
+	} else if (!strcmp(what, "pidns")) {
+		test_pidns();
+	} else if (!strcmp(what, "manual")) {
+		test_manual(argc > 2 ? atoi(argv[2]) : 20);
+	} else if (!strcmp(what, "pause")) {
+		pause_backend(DM_KSNAP_TRACE);
+		pause_backend(DM_KSNAP_TRIED);
+		pause_api();
 	} else if (!strcmp(what, "no-damon")) {
 		test_refused("this kernel has no DAMON");
 		test_auto_no_damon();
 	} else {
 		fprintf(stderr, "usage: kernel-test run [--snap auto|trace|tried] | damon-stat | "
-				"no-damon\n");
+				"schemes | no-damon | pidns | manual [SECONDS] | pause\n");
 		return 2;
 	}
 	SAY("%s: %d failure(s)", what, failures);

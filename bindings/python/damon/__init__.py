@@ -146,7 +146,8 @@ class QuotaState(_NamedTuple):
 
 class Status(_NamedTuple):
     """State of a context's monitor. error is the errno (positive, 0 for
-    none) that stopped or troubled it, message its sentence."""
+    none) that stopped or troubled it, message its sentence; paused is True
+    while it runs but is paused (Context.pause())."""
     running: bool
     error: int
     message: str
@@ -155,6 +156,7 @@ class Status(_NamedTuple):
     backend: str
     sample_us: int
     aggr_us: int
+    paused: bool
 
 
 class Attrs(_NamedTuple):
@@ -646,9 +648,24 @@ class Context:
         the running context."""
         self._call(_capi.damon_ctx_commit)
 
+    def pause(self):
+        """Pause the running context, as the kernel's pause file does: it
+        keeps its regions, schemes and newest snapshot (hotness() and
+        snapshot() keep answering), samples nothing, applies nothing and
+        costs next to nothing. Pausing twice does nothing. OSError EINVAL if
+        it does not run; EOPNOTSUPP on a kernel backend whose DAMON has no
+        pause file (stop() and start() instead)."""
+        self._call(_capi.damon_ctx_pause)
+
+    def resume(self):
+        """Let a paused context go on with the regions it had; the paused
+        time counts in no interval and nothing written while paused is
+        counted. Resuming a context that is not paused does nothing."""
+        self._call(_capi.damon_ctx_resume)
+
     def step(self):
         """manual=True: do the work that is due; returns the microseconds
-        until more will be due."""
+        until more will be due (the update interval while paused)."""
         return self._call(_capi.damon_ctx_step)
 
     def fileno(self):
@@ -679,7 +696,8 @@ class Context:
         snapshots published, intervals in force)."""
         st = self._call(_capi.damon_ctx_status)
         return Status(bool(st.running), -st.error, st.message, st.nr_snapshots, st.nr_targets,
-                      _capi.damon_backend_name(st.backend), st.sample_us, st.aggr_us)
+                      _capi.damon_backend_name(st.backend), st.sample_us, st.aggr_us,
+                      bool(st.paused))
 
     # -- results ----------------------------------------------------------
 

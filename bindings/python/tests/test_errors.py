@@ -150,6 +150,10 @@ def test_not_running():
         with pytest.raises(OSError) as ei:
             ctx.step()                           # not manual
         check_oserror(ei, errno.EINVAL, "thread")
+        for call in (ctx.pause, ctx.resume):
+            with pytest.raises(OSError) as ei:
+                call()
+            check_oserror(ei, errno.EINVAL, "not running")
         with pytest.raises(BlockingIOError) as ei:
             ctx.snapshot()
         check_oserror(ei, errno.EAGAIN, "no snapshot yet")
@@ -197,6 +201,9 @@ def test_stop_twice(monitorable):
         check_oserror(ei, errno.EALREADY)
         ctx.start()                              # a stopped context starts again
         ctx.stop()
+        with pytest.raises(OSError) as ei:
+            ctx.pause()                          # stopped: nothing to pause
+        check_oserror(ei, errno.EINVAL, "not running")
 
 
 def test_errors_are_oserror_subclasses():

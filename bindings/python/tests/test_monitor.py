@@ -4,6 +4,7 @@ a thread is found hot, the rest cold; snapshots, schemes, status, manual
 drive."""
 
 import mmap
+import select
 import threading
 import time
 
@@ -191,3 +192,64 @@ def test_threads_run_while_waiting(monitorable):
     finally:
         stop.set()
         th.join()
+
+
+def test_pause_and_resume(monitorable):
+    """Paused: no snapshot for 10 aggregation intervals although the hot part
+    is written, hotness answers from the newest snapshot; resumed: snapshots
+    again, the hot part still hot, memory written only while paused cold."""
+    mm = mmap.mmap(-1, 64 * MiB)
+    view = memoryview(mm)
+    hot, paused_only = view[:8 * MiB], view[32 * MiB:]
+    with Writer(hot), damon.Context(ops="fvaddr", sample_us=2000, aggr_us=40_000) as ctx:
+        t = ctx.add_target()
+        addr, length = damon.capi.damon_py_buffer_range(view)
+        t.add_range(addr, addr + length)
+        ctx.start()
+        h, _ = wait_until_hot(ctx, hot, paused_only)
+        assert h is not None and h.access_rate_bp >= 1000, f"not hot before the pause: {h}"
+        ctx.pause()
+        ctx.pause()                              # idempotent
+        st = ctx.status()
+        assert st.running and st.paused, st
+        seq = ctx.snapshot().seq
+        with Writer(paused_only):
+            assert ctx.wait_snapshot(timeout=0.4) is None or ctx.snapshot().seq == seq
+        assert ctx.snapshot().seq == seq, "a snapshot was published while paused"
+        assert ctx.hotness(hot).snapshot_seq == seq
+        ctx.resume()
+        ctx.resume()                             # idempotent
+        assert not ctx.status().paused
+        worst = 0
+        for _ in range(3):
+            snap = first_snapshot(ctx)
+            worst = max(worst, ctx.hotness(paused_only).access_rate_bp)
+        assert snap.seq > seq, "no snapshot after resume"
+        assert worst < 250, f"memory written only while paused reads {worst} bp after resume"
+        h = ctx.hotness(hot)
+        assert h.access_rate_bp >= 1000, f"the hot part is not hot after resume: {h}"
+    del view, hot, paused_only
+    mm.close()
+
+
+def test_pause_manual(monitorable):
+    with damon.Context(sample_us=1000, aggr_us=10_000, update_us=300_000, manual=True) as ctx:
+        ctx.add_target()
+        ctx.start()
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and ctx.status().nr_snapshots < 2:
+            time.sleep(ctx.step() / 1e6)
+        assert ctx.status().nr_snapshots >= 2
+        ctx.pause()
+        seq = ctx.snapshot().seq
+        p = select.poll()
+        p.register(ctx.fileno(), select.POLLIN)
+        assert not p.poll(200), "the fd became readable while paused"
+        assert ctx.step() == 300_000             # nothing due: the update interval
+        assert ctx.snapshot().seq == seq
+        ctx.resume()
+        assert p.poll(0), "the fd is not readable at once after resume"
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and ctx.snapshot().seq <= seq:
+            time.sleep(ctx.step() / 1e6)
+        assert ctx.snapshot().seq > seq, "no snapshot after resume"
