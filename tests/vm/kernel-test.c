@@ -15,6 +15,7 @@
  *   kernel-test manual [SECONDS]                6.12, 7.2 (damon_stat.enabled=N)
  *   kernel-test pause                           7.2 (damon_stat.enabled=N): pause
  *                                               and resume; 6.12: refused
+ *   kernel-test pause+pidns+manual 10           several commands in one boot
  *
  * "run" checks, one after the other: vaddr hot/cold of a child (hot 32 MiB
  * in 512 MiB), nr_regions within bounds, stats, commit while running (new
@@ -1533,23 +1534,18 @@ out:
 	reap(pid);
 }
 
-int main(int argc, char **argv)
+/* The first plain number among the arguments, else @def. */
+static int seconds_arg(int argc, char **argv, int def)
 {
-	const char *what = argc > 1 ? argv[1] : "run";
+	for (int i = 2; i < argc; i++)
+		if (argv[i][0] >= '1' && argv[i][0] <= '9' && strcmp(argv[i - 1], "--snap"))
+			return atoi(argv[i]);
+	return def;
+}
 
-	setvbuf(stdout, NULL, _IOLBF, 0);
-	if (access(VM_MARKER, F_OK)) {
-		fprintf(stderr,
-			"kernel-test: %s is missing: this is not the test VM, and this "
-			"program writes DAMON's sysfs; refusing to run\n",
-			VM_MARKER);
-		return 77;
-	}
-	for (int i = 2; i + 1 < argc; i++)
-		if (!strcmp(argv[i], "--snap"))
-			snap_mode = !strcmp(argv[i + 1], "trace")   ? DM_KSNAP_TRACE
-				    : !strcmp(argv[i + 1], "tried") ? DM_KSNAP_TRIED
-								    : DM_KSNAP_AUTO;
+/* One command of the command line. Return: 0, or 2 for an unknown one. */
+static int run_command(const char *what, int argc, char **argv)
+{
 	if (!strcmp(what, "run")) {
 		test_hot_cold_commit_exit();
 		test_foreign();
@@ -1573,7 +1569,7 @@ int main(int argc, char **argv)
 	} else if (!strcmp(what, "pidns")) {
 		test_pidns();
 	} else if (!strcmp(what, "manual")) {
-		test_manual(argc > 2 ? atoi(argv[2]) : 20);
+		test_manual(seconds_arg(argc, argv, 20));
 	} else if (!strcmp(what, "pause")) {
 		pause_backend(DM_KSNAP_TRACE);
 		pause_backend(DM_KSNAP_TRIED);
@@ -1582,9 +1578,40 @@ int main(int argc, char **argv)
 		test_refused("this kernel has no DAMON");
 		test_auto_no_damon();
 	} else {
-		fprintf(stderr, "usage: kernel-test run [--snap auto|trace|tried] | damon-stat | "
-				"schemes | no-damon | pidns | manual [SECONDS] | pause\n");
+		fprintf(stderr, "usage: kernel-test COMMAND[+COMMAND...] [--snap auto|trace|tried] "
+				"[SECONDS]; COMMAND: run | damon-stat | schemes | no-damon | pidns | "
+				"manual | pause\n");
 		return 2;
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	const char *what = argc > 1 ? argv[1] : "run";
+
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (access(VM_MARKER, F_OK)) {
+		fprintf(stderr,
+			"kernel-test: %s is missing: this is not the test VM, and this "
+			"program writes DAMON's sysfs; refusing to run\n",
+			VM_MARKER);
+		return 77;
+	}
+	for (int i = 2; i + 1 < argc; i++)
+		if (!strcmp(argv[i], "--snap"))
+			snap_mode = !strcmp(argv[i + 1], "trace")   ? DM_KSNAP_TRACE
+				    : !strcmp(argv[i + 1], "tried") ? DM_KSNAP_TRIED
+								    : DM_KSNAP_AUTO;
+	/* "a+b": several commands in one boot (each boot costs ~10 s of TCG) */
+	for (const char *w = what; *w;) {
+		size_t n = strcspn(w, "+");
+		char cmd[32];
+
+		snprintf(cmd, sizeof(cmd), "%.*s", (int)n, w);
+		if (run_command(cmd, argc, argv))
+			return 2;
+		w += n + (w[n] == '+');
 	}
 	SAY("%s: %d failure(s)", what, failures);
 	return failures ? 1 : 0;
