@@ -44,6 +44,8 @@
 
 #include <damon/damon.h>
 
+#include "vm-util.h"
+
 #define MiB (1024UL * 1024)
 #define SIZE (96 * MiB)
 #define HOT (16 * MiB)
@@ -69,27 +71,6 @@ static uint64_t resident(const char *p, size_t sz)
 		return 0;
 	for (size_t i = 0; i < sz / 4096; i++)
 		n += vec[i] & 1;
-	return n * 4096;
-}
-
-/* Pages of [p, p + sz) on node @nid. */
-static uint64_t on_node(char *p, size_t sz, int nid)
-{
-	enum { BATCH = 512 };
-	void *pages[BATCH];
-	int status[BATCH];
-	uint64_t n = 0;
-
-	for (size_t off = 0; off < sz; off += BATCH * 4096) {
-		size_t k = 0;
-
-		for (; k < BATCH && off + k * 4096 < sz; k++)
-			pages[k] = p + off + k * 4096;
-		if (numa_move_pages(0, k, pages, NULL, status, 0))
-			continue;
-		for (size_t i = 0; i < k; i++)
-			n += status[i] == nid;
-	}
 	return n * 4096;
 }
 
@@ -200,7 +181,7 @@ static int test_migrate(void)
 
 	if (!ctx)
 		return 1;
-	cold1_before = on_node(buf + HOT, SIZE - HOT, 1);
+	cold1_before = on_node(0, (uintptr_t)buf + HOT, SIZE - HOT, 1);
 	if (damon_ctx_add_scheme(ctx, &o, &s) || damon_ctx_start(ctx)) {
 		printf("damos-live: FAIL: %s\n", damon_ctx_errmsg(ctx));
 		damon_ctx_unref(ctx);
@@ -210,8 +191,8 @@ static int test_migrate(void)
 	damos_get_stats(s, &st);
 	dump(ctx, s);
 	damon_ctx_unref(ctx);
-	cold1 = on_node(buf + HOT, SIZE - HOT, 1);
-	hot1 = on_node(buf, HOT, 1);
+	cold1 = on_node(0, (uintptr_t)buf + HOT, SIZE - HOT, 1);
+	hot1 = on_node(0, (uintptr_t)buf, HOT, 1);
 	printf("migrate_cold: cold on node 1 %lu -> %lu of %lu MiB, hot on node 1 %lu MiB, "
 	       "applied %lu MiB\n", cold1_before / MiB, cold1 / MiB, (SIZE - HOT) / MiB,
 	       hot1 / MiB, st.sz_applied / MiB);

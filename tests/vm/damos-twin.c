@@ -466,27 +466,6 @@ static int cmd_collapse(void)
 	return fail;
 }
 
-/* Bytes of @pid's [addr, addr + sz) on node @nid. */
-static uint64_t on_node(pid_t pid, uintptr_t addr, size_t sz, int nid)
-{
-	enum { BATCH = 512 };
-	void *pages[BATCH];
-	int status[BATCH];
-	uint64_t n = 0;
-
-	for (size_t off = 0; off < sz; off += BATCH * PAGE) {
-		size_t k = 0;
-
-		for (; k < BATCH && off + k * PAGE < sz; k++)
-			pages[k] = (void *)(addr + off + k * PAGE);
-		if (numa_move_pages(pid, k, pages, NULL, status, 0))
-			continue;
-		for (size_t i = 0; i < k; i++)
-			n += status[i] == nid;
-	}
-	return n * PAGE;
-}
-
 static int cmd_migrate(void)
 {
 	DAMOS_OPTS(so, .action = DAMOS_MIGRATE_COLD, .target_nid = 1, .max_nr_accesses = 0,

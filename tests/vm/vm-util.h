@@ -1,13 +1,14 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later OR BSD-2-Clause */
 /*
- * What the VM test programs read of a workload process: its resident set
- * and which of its pages are in memory. Header-only (static inline: a
- * program that uses one of them only compiles without warnings).
+ * What the VM test programs read of a workload process: its resident set,
+ * which of its pages are in memory, and on which node. Header-only (static
+ * inline: a program that uses one of them only compiles without warnings).
  */
 #ifndef DAMON_TESTS_VM_UTIL_H
 #define DAMON_TESTS_VM_UTIL_H
 
 #include <fcntl.h>
+#include <numa.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -60,6 +61,27 @@ static inline uint64_t present(pid_t pid, uint64_t addr, uint64_t sz)
 			n += e[i] >> 63;
 	}
 	close(fd);
+	return n * PG;
+}
+
+/* Bytes of @pid's [addr, addr + sz) on node @nid (@pid 0: this process). */
+static inline uint64_t on_node(pid_t pid, uintptr_t addr, size_t sz, int nid)
+{
+	enum { BATCH = 512, PG = 4096 };
+	void *pages[BATCH];
+	int status[BATCH];
+	uint64_t n = 0;
+
+	for (size_t off = 0; off < sz; off += BATCH * PG) {
+		size_t k = 0;
+
+		for (; k < BATCH && off + k * PG < sz; k++)
+			pages[k] = (void *)(addr + off + k * PG);
+		if (numa_move_pages(pid, k, pages, NULL, status, 0))
+			continue;
+		for (size_t i = 0; i < k; i++)
+			n += status[i] == nid;
+	}
 	return n * PG;
 }
 
