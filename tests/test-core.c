@@ -171,6 +171,8 @@ struct fake {
 	uint64_t hot_start, hot_end; /* always accessed */
 	unsigned int seed_noise;     /* 0: exact model; else pages hot by hash */
 	pid_t exit_pid;              /* layout says -ESRCH for it when set */
+	uint64_t late_us;            /* each step runs up to this much late */
+	uint64_t late_state;
 };
 
 static uint64_t fake_now(void *arg)
@@ -257,6 +259,11 @@ static void run_aggregations(struct run *r, unsigned int nr,
 
 		CU_ASSERT_EQUAL_FATAL(dm_monitor_step(&r->m, &next), 0);
 		r->f.now_us += next ? next : 1;
+		if (r->f.late_us) {
+			/* a busy machine: the step comes late by a varying amount */
+			r->f.late_state = r->f.late_state * 6364136223846793005ULL + 1442695040888963407ULL;
+			r->f.now_us += (r->f.late_state >> 33) % r->f.late_us;
+		}
 		if (check && r->m.seq != seen) {
 			damon_snapshot *s = dm_publisher_get(&r->pub);
 
@@ -389,12 +396,12 @@ static void test_pause(void)
 		CU_ASSERT_EQUAL_FATAL(dm_monitor_step(&r.m, &next), 0);
 		r.f.now_us += next;
 	}
-	left = r.m.next_aggr_us - r.f.now_us;
+	left = r.m.next_aggr_sis - r.m.passed_samples; /* samples */
 	samples = r.m.samples_in_aggr;
 	seq = r.m.seq;
 	nr = dm_monitor_nr_regions(&r.m);
-	EXPECT(samples > 0 && left > 0 && left < r.m.aggr_us,
-	       "mid-interval: %u samples, %llu us left", samples, (unsigned long long)left);
+	EXPECT(samples > 0 && left > 0 && left < 20,
+	       "mid-interval: %u samples taken, %llu left", samples, (unsigned long long)left);
 
 	dm_monitor_pause(&r.m);
 	dm_monitor_pause(&r.m); /* idempotent */
@@ -420,7 +427,7 @@ static void test_pause(void)
 	dm_monitor_resume(&r.m); /* idempotent */
 	resumed = r.f.now_us;
 	/* the 10 s paused count in no interval */
-	EXPECT_EQ(r.m.next_aggr_us - r.f.now_us, left);
+	EXPECT_EQ(r.m.next_aggr_sis - r.m.passed_samples, left);
 	/* the first step arms, samples nothing */
 	EXPECT_EQ(dm_monitor_step(&r.m, &next), 0);
 	EXPECT_EQ(next, r.m.sample_us);
@@ -439,8 +446,9 @@ static void test_pause(void)
 		damon_snapshot *s = dm_publisher_get(&r.pub);
 		uint64_t at = s->info.time_ns / 1000 - resumed;
 
-		EXPECT(at >= left && at <= left + 2 * r.m.sample_us,
-		       "aggregation %llu us after resume, %llu us were left at pause",
+		/* the arming step, then the samples that were left, one interval apart */
+		EXPECT(at == left * r.m.sample_us,
+		       "aggregation %llu us after resume, %llu samples were left at pause",
 		       (unsigned long long)at, (unsigned long long)left);
 		damon_snapshot_unref(s);
 	}
@@ -647,7 +655,8 @@ static void test_schemes_priority(void)
 	struct dm_region v[3] = {
 		{ .start = BASE, .end = BASE + 4 * MiB, .nr_accesses = 0, .age = 2 },
 		{ .start = BASE + 4 * MiB, .end = BASE + 8 * MiB, .nr_accesses = 0, .age = 200 },
-		{ .start = BASE + 8 * MiB, .end = BASE + 12 * MiB, .nr_accesses = 20, .age = 50 },
+		{ .start = BASE + 8 * MiB, .end = BASE + 12 * MiB, .nr_accesses = 20,
+		  .nr_accesses_bp = 200000, .age = 50 },
 	};
 	struct dm_regions rs = { 0 };
 	struct dm_scheme_target t = { 0, 1, &rs };
@@ -958,6 +967,138 @@ static void test_unknown_samples(void)
 	EXPECT_EQ(v[0].age, 5); /* unchanged pattern: one year older */
 }
 
+/*
+ * The kernel counts an aggregation interval in samples (next_aggregation_sis),
+ * not in time. When sampling runs late (a busy machine, a slow primitive),
+ * every aggregation still has aggr/sample samples, so an unchanging hot set
+ * keeps its nr_accesses and grows old, one year per aggregation. (Timed
+ * aggregations took 13-19 samples here, and the hot set's age kept falling
+ * back to 0 as nr_accesses jumped by more than the merge threshold.)
+ */
+static void check_full_samples(struct run *r, damon_snapshot *s, void *arg)
+{
+	uint32_t *bad = arg;
+
+	if (s->info.nr_samples != 20 || s->info.max_nr_accesses != 20)
+		(*bad)++;
+}
+
+static void test_aggregation_counts_samples(void)
+{
+	struct hot_result h = { 0 };
+	uint32_t bad = 0;
+	struct run r;
+
+	memset(&r, 0, sizeof(r));
+	r.f.hot_start = BASE + 64 * MiB;
+	r.f.hot_end = BASE + 96 * MiB;
+	r.f.late_us = 3000; /* each 5 ms sample up to 3 ms late */
+	run_open(&r, 77, 10, 1000, 256 * MiB);
+	run_aggregations(&r, 30, check_full_samples, &bad);
+	EXPECT(bad == 0, "%u of 30 aggregations without exactly 20 samples", bad);
+	run_aggregations(&r, 1, record_hot, &h);
+	/* 31 aggregations: the regions inside it are about as old */
+	EXPECT(h.max_age_hot >= 20, "an unchanging hot set grows old while sampling runs late: "
+	       "max age %u after 31 aggregations", h.max_age_hot);
+	EXPECT(h.hot_rate >= 9500, "hot set rate %u", h.hot_rate);
+	run_close(&r);
+}
+
+/*
+ * A scheme's apply interval counts samples too, and may be shorter than the
+ * aggregation interval: the kernel then tries it at its own interval, judging
+ * regions by the moving sum nr_accesses_bp. A 10 ms apply interval with
+ * 5 ms samples and 100 ms aggregations: ten rounds per aggregation, each
+ * finding the hot set (min_nr_accesses 15 of 20) also mid-aggregation.
+ */
+static void test_apply_interval(void)
+{
+	struct dm_scheme fast = { 0 }, slow = { 0 };
+	struct dm_scheme *v[2] = { &fast, &slow };
+	struct run r;
+
+	memset(&r, 0, sizeof(r));
+	r.f.hot_start = BASE + 128 * MiB;
+	r.f.hot_end = BASE + 192 * MiB;
+	run_open(&r, 5, 10, 1000, 512 * MiB);
+	run_aggregations(&r, 5, NULL, NULL); /* the hot set is found */
+	damos_opts_init(&fast.opts);
+	fast.opts.min_nr_accesses = 15;
+	fast.opts.apply_interval_us = 10000;
+	damos_opts_init(&slow.opts);
+	slow.opts.min_nr_accesses = 15;
+	dm_scheme_reset(&fast);
+	dm_scheme_reset(&slow);
+	r.m.schemes = v;
+	r.m.nr_schemes = 2;
+	/* as damon_ctx_commit() does for schemes added while running */
+	dm_monitor_set_attrs(&r.m, &r.m.attrs);
+	dm_scheme_set_next_apply(&fast, r.m.passed_samples, 5000, 100000);
+	dm_scheme_set_next_apply(&slow, r.m.passed_samples, 5000, 100000);
+	run_aggregations(&r, 10, NULL, NULL);
+	EXPECT(fast.stats.nr_snapshots >= 99 && fast.stats.nr_snapshots <= 101,
+	       "10 ms apply interval: %llu rounds in 10 aggregations, want 100",
+	       (unsigned long long)fast.stats.nr_snapshots);
+	EXPECT(slow.stats.nr_snapshots >= 9 && slow.stats.nr_snapshots <= 11,
+	       "aggregation apply interval: %llu rounds in 10 aggregations, want 10",
+	       (unsigned long long)slow.stats.nr_snapshots);
+	/* every round found about the 64 MiB hot set */
+	EXPECT(fast.stats.sz_tried >= fast.stats.nr_snapshots * 60 * MiB &&
+		       fast.stats.sz_tried <= fast.stats.nr_snapshots * 72 * MiB,
+	       "%llu bytes tried in %llu rounds, about 64 MiB each",
+	       (unsigned long long)fast.stats.sz_tried,
+	       (unsigned long long)fast.stats.nr_snapshots);
+	r.m.schemes = NULL;
+	r.m.nr_schemes = 0;
+	run_close(&r);
+}
+
+/*
+ * A primitive that clears once per aggregation (soft_dirty) reports a sample
+ * page already written since the clear as DM_ACCESS_EARLIER. A region written
+ * without pause: its first sample is clean and then written, all the others
+ * already dirty. It must read as hot as the kernel reads it (20 of 20; it
+ * read 1-3 of 20, ~1500 bp, when those samples counted at the region's last
+ * rate). Never written: 0. The estimate in between follows the rate.
+ */
+static void test_earlier_samples(void)
+{
+	struct dm_region v[3] = { 0 };
+	struct dm_regions rs = { v, 3, 3 };
+	double p;
+
+	for (uint32_t k = 0; k < 20; k++) {
+		/* sample k was prepared k intervals after the clear */
+		v[0].accessed = k == 0 ? 1 : DM_ACCESS_EARLIER;
+		v[0].since = (uint16_t)k;
+		v[1].accessed = 0;
+		v[1].since = (uint16_t)k;
+		/* one page in four written per interval: dirty ones turn up */
+		v[2].accessed = k % 4 == 1 ? 1 : k > 4 && k % 2 ? DM_ACCESS_EARLIER : 0;
+		v[2].since = (uint16_t)(v[2].accessed == DM_ACCESS_EARLIER ? k : k % 4);
+		dm_regions_account_sample(&rs, 20);
+	}
+	dm_regions_settle_unknown(&rs, 20);
+	EXPECT_EQ(v[0].nr_accesses, 20);
+	EXPECT_EQ(v[0].nr_accesses_bp, 200000);
+	EXPECT_EQ(v[1].nr_accesses, 0);
+	EXPECT(v[2].nr_accesses >= 3 && v[2].nr_accesses <= 12, "a quarter-written region: %u",
+	       v[2].nr_accesses);
+	EXPECT_EQ(v[0].nr_earlier, 0); /* settled: counters cleared */
+
+	/* The estimate itself: no earlier access, the plain ratio; with only
+	 * written or earlier samples, 1; with only one earlier access after a
+	 * long clean history, small. */
+	p = dm_access_rate_mle(5, 15, 0, 0);
+	EXPECT(p > 0.249 && p < 0.251, "5 of 20: %f", p);
+	EXPECT(dm_access_rate_mle(1, 0, 19, 10) == 1.0, "never seen clean");
+	p = dm_access_rate_mle(0, 100, 1, 1);
+	EXPECT(p > 0.005 && p < 0.02, "one earlier access among 100 clean intervals: %f", p);
+	/* earlier accesses within 1 interval count like accesses */
+	p = dm_access_rate_mle(2, 6, 2, 1);
+	EXPECT(p > 0.399 && p < 0.401, "4 accessed intervals of 10: %f", p);
+}
+
 static void test_budget(void)
 {
 	struct dm_budget b;
@@ -1064,6 +1205,10 @@ int main(void)
 		{ "schemes: core filters", test_schemes_filters },
 		{ "schemes: watermarks idle and wake the monitor", test_schemes_watermarks },
 		{ "unknown samples keep the last pattern", test_unknown_samples },
+		{ "an aggregation is aggr/sample samples, late or not",
+		  test_aggregation_counts_samples },
+		{ "apply interval shorter than aggregation, in samples", test_apply_interval },
+		{ "earlier accesses (soft_dirty) estimate the rate", test_earlier_samples },
 		{ "overhead budget stretches and relaxes", test_budget },
 		{ "target exit stops the monitor", test_target_exits },
 		{ NULL, NULL },

@@ -703,6 +703,94 @@ static void test_budget(void)
 }
 
 /* ------------------------------------------------------------------------ */
+/* ages and a min_age scheme                                                */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * A range written without pause keeps its access pattern, so it grows old,
+ * one year per aggregation interval, as kernel regions do; a scheme selecting
+ * by age (the kernel selftests' working set: nr_accesses >= 5 of 20 and
+ * age >= 2) finds it. (When aggregation intervals were timed rather than
+ * counted in samples, such a range read 17-20 of 20 samples, varying with
+ * the monitor's lateness, and its age kept falling back to 0-1.)
+ */
+static void test_ages(void)
+{
+	const size_t len = 64 * MiB, hot_at = 16 * MiB, hot_sz = 16 * MiB;
+	uint8_t *buf = map_buf(len);
+	DAMON_OPTS(damon_ctx_opts, o, .ops = DAMON_OPS_FVADDR, .backend = DAMON_BACKEND_UFFD_WP,
+		   .sample_us = 5000, .aggr_us = 100000, .cpu_budget_permille = 200);
+	DAMOS_OPTS(wss_opts, .action = DAMOS_STAT, .min_nr_accesses = 5, .min_age = 2);
+	struct damos_stats st0 = {.sz = sizeof(st0)}, st1 = {.sz = sizeof(st1)};
+	uint64_t b = (uintptr_t)buf, deadline = now_ns() + 60 * 1000000000ULL, seq = 0;
+	uint64_t young = 0, old = 0, hot_seen = 0;
+	uint32_t max_age = 0;
+	damon_snapshot *s = NULL;
+	struct writer w;
+	damon_target *t;
+	damon_ctx *ctx;
+	damos *wss;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(buf);
+	writer_start(&w, buf + hot_at, hot_sz, 0);
+	CU_ASSERT_EQUAL_FATAL(damon_ctx_new(&ctx, &o), 0);
+	EXPECT_OK(damon_ctx_add_target(ctx, 0, &t));
+	EXPECT_OK(damon_target_add_range(t, b, b + len));
+	EXPECT_OK(damon_ctx_add_scheme(ctx, &wss_opts, &wss));
+	EXPECT_OK(damon_ctx_start(ctx));
+	/* 15 intervals to find and settle on it, then 20 to grow old */
+	while (now_ns() < deadline && (seq = dm_test_snap_seq(ctx)) < 15)
+		sleep_ms(20);
+	EXPECT_OK(damos_get_stats(wss, &st0));
+	while (now_ns() < deadline && (seq = dm_test_snap_seq(ctx)) < 35)
+		sleep_ms(20);
+	EXPECT_OK(damos_get_stats(wss, &st1));
+	EXPECT(seq >= 35, "35 snapshots within 60 s, got %llu", (unsigned long long)seq);
+	if (damon_ctx_snapshot(ctx, &s) == 0) {
+		for (size_t i = 0; i < damon_snapshot_nr_regions(s); i++) {
+			struct damon_region r = {.sz = sizeof(r)};
+			uint64_t in;
+
+			if (damon_snapshot_region(s, i, &r))
+				continue;
+			in = overlap(r.start, r.end, b + hot_at, b + hot_at + hot_sz);
+			if (!in || r.access_rate_bp < 5000)
+				continue;
+			hot_seen += in;
+			if (r.age >= 10)
+				old += in;
+			else
+				young += in;
+			if (r.age > max_age)
+				max_age = r.age;
+		}
+		damon_snapshot_unref(s);
+	}
+	damon_ctx_unref(ctx);
+	writer_stop(&w);
+	munmap(buf, len);
+	printf("\n    hot range after 35 aggregations: %llu MiB seen hot, %llu MiB aged >= 10, "
+	       "%llu MiB younger, oldest %u; working-set scheme: %.1f MiB per round\n",
+	       (unsigned long long)(hot_seen / MiB), (unsigned long long)(old / MiB),
+	       (unsigned long long)(young / MiB), max_age,
+	       st1.nr_snapshots > st0.nr_snapshots
+		       ? (double)(st1.sz_tried - st0.sz_tried) /
+				 (double)(st1.nr_snapshots - st0.nr_snapshots) / MiB
+		       : 0.0);
+	EXPECT(hot_seen >= hot_sz * 9 / 10, "the written range reads hot: %llu of %llu MiB",
+	       (unsigned long long)(hot_seen / MiB), (unsigned long long)(hot_sz / MiB));
+	EXPECT(old >= hot_seen * 3 / 4, "it grows old: %llu of %llu MiB aged >= 10",
+	       (unsigned long long)(old / MiB), (unsigned long long)(hot_seen / MiB));
+	EXPECT(st1.nr_snapshots > st0.nr_snapshots &&
+		       st1.sz_tried - st0.sz_tried >=
+			       (st1.nr_snapshots - st0.nr_snapshots) * hot_sz * 3 / 4,
+	       "the working-set scheme (>= 5 of 20, age >= 2) selects it: %llu bytes in %llu "
+	       "rounds",
+	       (unsigned long long)(st1.sz_tried - st0.sz_tried),
+	       (unsigned long long)(st1.nr_snapshots - st0.nr_snapshots));
+}
+
+/* ------------------------------------------------------------------------ */
 /* the same, unprivileged                                                   */
 /* ------------------------------------------------------------------------ */
 
@@ -793,6 +881,7 @@ int main(void)
 	CU_add_test(s, "pause and resume, library thread", test_pause_threaded);
 	CU_add_test(s, "pause and resume, manual drive", test_pause_manual);
 	CU_add_test(s, "overhead budget holds", test_budget);
+	CU_add_test(s, "a range written without pause grows old", test_ages);
 	if (!unpriv)
 		CU_add_test(s, "unprivileged re-run", test_unprivileged);
 	printf("%s: uid %d, %s%s\n", unpriv ? "unprivileged run" : "live", (int)getuid(),

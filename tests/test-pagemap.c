@@ -475,33 +475,55 @@ static void test_soft_dirty_estimator(void)
 	EXPECT_INT(v[1].accessed, 0);
 	v[0].nr_accesses = 1; /* what the core counts */
 
-	/* sample 2, same aggregation: page 0 is dirty already, so it cannot
-	 * tell: unknown, and no second clear */
+	EXPECT_INT(v[0].since, 0); /* cleared at this prepare */
+
+	/* sample 2, same aggregation: page 0 is dirty already, written within
+	 * the 1 interval since the clear: an earlier access; no second clear;
+	 * the clean pages stayed clean for 1 interval before this one */
 	dm_ops_soft_dirty.prepare(in, &t, v, 4);
 	EXPECT_INT(sd_cleared(4), 0);
 	sd_set(1, true);
 	n = dm_ops_soft_dirty.check(in, &t, v, 4);
-	EXPECT_INT(v[0].accessed, DM_ACCESS_UNKNOWN);
+	EXPECT_INT(v[0].accessed, DM_ACCESS_EARLIER);
+	EXPECT_INT(v[0].since, 1);
 	EXPECT_INT(v[1].accessed, 1);
+	EXPECT_INT(v[1].since, 1);
 	EXPECT_INT(v[2].accessed, 0);
+	EXPECT_INT(v[2].since, 1);
 	EXPECT_INT(n, 1);
-	v[0].nr_unknown = 1;
-	v[1].nr_accesses = 1;
 
-	/* aggregation: the core zeroes the counters; dirty samples: clear */
-	for (int i = 0; i < 4; i++)
-		v[i].nr_accesses = v[i].nr_unknown = 0;
+	/* sample 3: two intervals since the clear */
+	dm_ops_soft_dirty.prepare(in, &t, v, 4);
+	EXPECT_INT(sd_cleared(4), 0);
+	n = dm_ops_soft_dirty.check(in, &t, v, 4);
+	EXPECT_INT(v[1].accessed, DM_ACCESS_EARLIER);
+	EXPECT_INT(v[1].since, 2);
+	EXPECT_INT(v[3].accessed, 0);
+	EXPECT_INT(v[3].since, 2);
+
+	/* the core says an aggregation ended; dirty samples: clear */
+	dm_ops_soft_dirty.aggregated(in, &t);
 	dm_ops_soft_dirty.prepare(in, &t, v, 4);
 	EXPECT_INT(sd_cleared(4), 1);
 	n = dm_ops_soft_dirty.check(in, &t, v, 4);
 	EXPECT_INT(n, 0);
 	EXPECT_INT(v[0].accessed, 0);
+	EXPECT_INT(v[0].since, 0);
 
-	/* nothing dirty at the next boundary: no walk of the process */
+	/* nothing dirty at the next boundary: no walk of the process; what
+	 * stayed clean counts from the aggregation's start only */
+	dm_ops_soft_dirty.aggregated(in, &t);
 	dm_ops_soft_dirty.prepare(in, &t, v, 4);
 	EXPECT_INT(sd_cleared(4), 0);
+	n = dm_ops_soft_dirty.check(in, &t, v, 4);
+	EXPECT_INT(v[0].accessed, 0);
+	EXPECT_INT(v[0].since, 0);
+	/* a page found dirty later in that aggregation: the clear happens then */
+	sd_set(2, true);
+	dm_ops_soft_dirty.prepare(in, &t, v, 4);
+	EXPECT_INT(sd_cleared(4), 1);
 	dm_soft_dirty_get_stats(in, &st);
-	EXPECT_INT(st.nr_clears, 2);
+	EXPECT_INT(st.nr_clears, 3);
 	dm_ops_soft_dirty.target_fini(in, &t);
 	dm_ops_soft_dirty.close(in);
 }

@@ -60,6 +60,21 @@ static uint64_t total_size(const struct dm_monitor *m)
 	return sum;
 }
 
+uint32_t dm_monitor_aggr_samples(const struct dm_mon_attrs *a)
+{
+	uint64_t n = a->aggr_us / (a->sample_us ? a->sample_us : 1);
+
+	return n < 1 ? 1 : n > UINT16_MAX ? UINT16_MAX : (uint32_t)n;
+}
+
+/* Samples per update interval (the kernel's next_ops_update_sis step). */
+static uint64_t update_samples(const struct dm_mon_attrs *a)
+{
+	uint64_t n = a->update_us / (a->sample_us ? a->sample_us : 1);
+
+	return n ? n : 1;
+}
+
 size_t dm_monitor_nr_regions(const struct dm_monitor *m)
 {
 	size_t n = 0;
@@ -100,6 +115,7 @@ static void prepare_target(struct dm_monitor *m, struct dm_mon_target *t)
 
 		r->sampling_addr = r->start + dm_rng_range(&m->rng, 0, pages) * DM_MIN_REGION;
 		r->accessed = 0;
+		r->since = 0;
 	}
 	m->ops->prepare(m->inst, &t->ot, rs->v, rs->n);
 }
@@ -173,10 +189,14 @@ int dm_monitor_start(struct dm_monitor *m, struct dm_err *err)
 		if (m->targets[i]->live)
 			prepare_target(m, m->targets[i]);
 	m->next_sample_us = now + m->sample_us;
-	m->next_aggr_us = now + m->aggr_us;
-	m->next_update_us = now + m->attrs.update_us;
-	for (size_t i = 0; i < m->nr_schemes; i++)
+	m->passed_samples = 0;
+	m->next_aggr_sis = dm_monitor_aggr_samples(&m->attrs);
+	m->next_update_sis = update_samples(&m->attrs);
+	for (size_t i = 0; i < m->nr_schemes; i++) {
 		dm_scheme_reset(m->schemes[i]);
+		dm_scheme_set_next_apply(m->schemes[i], m->passed_samples, m->attrs.sample_us,
+					 m->attrs.aggr_us);
+	}
 	m->idle = false;
 	m->samples_in_aggr = 0;
 	m->paused = m->rearm = false;
@@ -205,12 +225,38 @@ void dm_monitor_resume(struct dm_monitor *m)
 		return;
 	now = now_us(m);
 	d = now > m->paused_at_us ? now - m->paused_at_us : 0;
-	m->next_aggr_us += d;
-	m->next_update_us += d;
 	m->budget.win_start_us += d;
 	m->next_sample_us = now;
 	m->paused = false;
 	m->rearm = true;
+}
+
+static bool attrs_reset_aggregation(const struct dm_mon_attrs *a, const struct dm_mon_attrs *b)
+{
+	return a->sample_us != b->sample_us || a->aggr_us != b->aggr_us ||
+	       a->update_us != b->update_us || a->min_nr_regions != b->min_nr_regions ||
+	       a->max_nr_regions != b->max_nr_regions;
+}
+
+/* The kernel's damon_update_monitoring_result() for an aggregation under
+ * way: last_nr_accesses through its rate in bp, the counts of this interval
+ * dropped, ages scaled to keep their length in time. */
+static void convert_regions(struct dm_regions *rs, const struct dm_mon_attrs *old,
+			    const struct dm_mon_attrs *new)
+{
+	uint64_t max_old = dm_monitor_aggr_samples(old), max_new = dm_monitor_aggr_samples(new);
+
+	for (size_t i = 0; i < rs->n; i++) {
+		struct dm_region *r = &rs->v[i];
+		uint64_t bp = (uint64_t)r->last_nr_accesses * 10000 / max_old;
+
+		r->last_nr_accesses = (uint32_t)(bp * max_new / 10000);
+		r->nr_accesses_bp = r->last_nr_accesses * 10000;
+		r->nr_accesses = 0;
+		r->nr_unknown = r->nr_earlier = 0;
+		r->sum_clean = r->sum_earlier = 0;
+		r->age = (uint32_t)((uint64_t)r->age * old->aggr_us / new->aggr_us);
+	}
 }
 
 void dm_monitor_set_attrs(struct dm_monitor *m, const struct dm_mon_attrs *attrs)
@@ -218,23 +264,30 @@ void dm_monitor_set_attrs(struct dm_monitor *m, const struct dm_mon_attrs *attrs
 	double stretch = m->budget.stretch >= 1.0 ? m->budget.stretch : 1.0;
 	uint64_t now = m->paused ? m->paused_at_us : now_us(m); /* paused: its clock stands */
 
+	if (attrs_reset_aggregation(&m->attrs, attrs)) {
+		for (size_t i = 0; i < m->nr_targets; i++)
+			if (m->targets[i]->live)
+				convert_regions(&m->targets[i]->regions, &m->attrs, attrs);
+		m->samples_in_aggr = 0;
+		m->next_aggr_sis = m->passed_samples + dm_monitor_aggr_samples(attrs);
+		m->next_update_sis = m->passed_samples + update_samples(attrs);
+		for (size_t i = 0; i < m->nr_schemes; i++)
+			dm_scheme_set_next_apply(m->schemes[i], m->passed_samples,
+						 attrs->sample_us, attrs->aggr_us);
+	}
 	m->attrs = *attrs;
 	m->budget.permille = attrs->cpu_budget_permille;
 	m->sample_us = (uint64_t)((double)attrs->sample_us * stretch);
 	m->aggr_us = (uint64_t)((double)attrs->aggr_us * stretch);
 	if (m->next_sample_us > now + m->sample_us)
 		m->next_sample_us = now + m->sample_us;
-	if (m->next_aggr_us > now + m->aggr_us)
-		m->next_aggr_us = now + m->aggr_us;
-	if (m->next_update_us > now + attrs->update_us)
-		m->next_update_us = now + attrs->update_us;
 }
 
 static void publish(struct dm_monitor *m, uint64_t now)
 {
 	size_t nr = dm_monitor_nr_regions(m), k = 0;
 	uint32_t nr_t = 0, ti = 0, samples = m->samples_in_aggr ? m->samples_in_aggr : 1;
-	uint32_t max_acc = (uint32_t)(m->aggr_us / (m->sample_us ? m->sample_us : 1));
+	uint32_t max_acc = dm_monitor_aggr_samples(&m->attrs);
 	struct damon_snapshot *s;
 
 	for (size_t i = 0; i < m->nr_targets; i++)
@@ -267,8 +320,9 @@ static void publish(struct dm_monitor *m, uint64_t now)
 
 			o->start = r->start;
 			o->end = r->end;
-			/* Late steps (manual mode) mean fewer samples than
-			 * aggr/sample: the rate is over the samples taken. */
+			/* The rate is over the samples taken: as many as
+			 * aggr/sample, but for a first interval cut short by a
+			 * watermark wake-up. */
 			o->nr_accesses = r->nr_accesses > max_acc ? max_acc : r->nr_accesses;
 			o->age = r->age;
 			o->access_rate_bp = bp > 10000 ? 10000 : (uint32_t)bp;
@@ -285,7 +339,7 @@ static void publish(struct dm_monitor *m, uint64_t now)
 /* Merge until within max_nr_regions, as kdamond_merge_regions() does. */
 static void merge(struct dm_monitor *m)
 {
-	uint32_t max_acc = 0, max_thres = m->samples_in_aggr ? m->samples_in_aggr : 1;
+	uint32_t max_acc = 0, max_thres = dm_monitor_aggr_samples(&m->attrs);
 	uint64_t sz_limit = total_size(m) / m->attrs.min_nr_regions;
 	uint32_t thres;
 	size_t nr;
@@ -361,7 +415,7 @@ static void apply_schemes(struct dm_monitor *m, uint64_t now)
 	struct dm_scheme_round rd = {
 		.now_us = now,
 		.aggr_us = m->aggr_us,
-		.max_nr_accesses = m->samples_in_aggr ? m->samples_in_aggr : 1,
+		.max_nr_accesses = dm_monitor_aggr_samples(&m->attrs),
 		.env = m->env,
 		.alloc = m->alloc,
 	};
@@ -390,7 +444,7 @@ static void apply_schemes(struct dm_monitor *m, uint64_t now)
 
 		if (dm_scheme_wmark_wait(sc, now, m->env))
 			continue; /* deactivated by its watermarks */
-		if (!dm_scheme_due(sc, now, m->aggr_us))
+		if (!dm_scheme_due(sc, m->passed_samples, m->attrs.sample_us, m->attrs.aggr_us))
 			continue;
 		dm_scheme_apply(sc, t, nt, &rd);
 		dm_scheme_count_round(sc);
@@ -427,29 +481,6 @@ static uint64_t wmarks_wait(struct dm_monitor *m, uint64_t now)
 	return min_wait;
 }
 
-static void aggregate(struct dm_monitor *m, uint64_t now)
-{
-	double stretch;
-
-	for (size_t i = 0; i < m->nr_targets; i++)
-		if (m->targets[i]->live)
-			dm_regions_settle_unknown(&m->targets[i]->regions,
-						  m->samples_in_aggr ? m->samples_in_aggr : 1);
-	merge(m);
-	publish(m, now);
-	apply_schemes(m, now);
-	for (size_t i = 0; i < m->nr_targets; i++)
-		if (m->targets[i]->live)
-			dm_regions_reset_aggregated(&m->targets[i]->regions);
-	split(m);
-	m->samples_in_aggr = 0;
-
-	stretch = dm_budget_update(&m->budget, now, cpu_ns(m));
-	m->sample_us = (uint64_t)((double)m->attrs.sample_us * stretch);
-	m->aggr_us = (uint64_t)((double)m->attrs.aggr_us * stretch);
-	m->next_aggr_us = now + m->aggr_us;
-}
-
 static void update_layouts(struct dm_monitor *m)
 {
 	for (size_t i = 0; i < m->nr_targets; i++) {
@@ -473,6 +504,64 @@ static void update_layouts(struct dm_monitor *m)
 		if (dm_regions_set_ranges(m->alloc, &t->regions, ranges, (size_t)n))
 			dm_err_set(&m->err, -ENOMEM, "out of memory updating a target's layout");
 		dm_free(m->alloc, ranges);
+	}
+}
+
+/* Is any scheme due at this sample (and not waiting for its watermarks)? */
+static bool any_scheme_due(const struct dm_monitor *m)
+{
+	for (size_t i = 0; i < m->nr_schemes; i++)
+		if (m->passed_samples >= m->schemes[i]->next_apply_sis)
+			return true;
+	return false;
+}
+
+/*
+ * One sample taken: what kdamond_fn() does after check_accesses(). At an
+ * aggregation: settle what the samples could not tell, age and merge
+ * (kdamond_merge_regions()); then the schemes due at this sample, at any
+ * sample (kdamond_apply_schemes(), judged by nr_accesses_bp); then, at an
+ * aggregation, the snapshot (the kernel's damon_aggregated tracepoint fires
+ * here too, after the schemes), the reset and the split; then the layout
+ * update when due.
+ */
+static void after_sample(struct dm_monitor *m, uint64_t now)
+{
+	bool aggregating = m->passed_samples >= m->next_aggr_sis;
+
+	if (aggregating) {
+		for (size_t i = 0; i < m->nr_targets; i++)
+			if (m->targets[i]->live)
+				dm_regions_settle_unknown(&m->targets[i]->regions,
+							  m->samples_in_aggr ? m->samples_in_aggr : 1);
+		merge(m);
+	}
+	if (m->nr_schemes && any_scheme_due(m))
+		apply_schemes(m, now);
+	if (aggregating) {
+		double stretch;
+
+		publish(m, now);
+		for (size_t i = 0; i < m->nr_targets; i++) {
+			struct dm_mon_target *t = m->targets[i];
+
+			if (!t->live)
+				continue;
+			dm_regions_reset_aggregated(&t->regions);
+			if (m->ops->aggregated)
+				m->ops->aggregated(m->inst, &t->ot);
+		}
+		split(m);
+		m->samples_in_aggr = 0;
+		m->next_aggr_sis = m->passed_samples + dm_monitor_aggr_samples(&m->attrs);
+
+		stretch = dm_budget_update(&m->budget, now, cpu_ns(m));
+		m->sample_us = (uint64_t)((double)m->attrs.sample_us * stretch);
+		m->aggr_us = (uint64_t)((double)m->attrs.aggr_us * stretch);
+	}
+	if (m->passed_samples >= m->next_update_sis) {
+		update_layouts(m);
+		m->next_update_sis = m->passed_samples + update_samples(&m->attrs);
 	}
 }
 
@@ -522,10 +611,10 @@ int dm_monitor_step(struct dm_monitor *m, uint64_t *ret_next_us)
 			/* Idle until a watermark check activates a scheme:
 			 * no sampling, no aggregation. */
 			m->idle = true;
-			if (now >= m->next_update_us) {
+			if (now >= m->next_idle_update_us) {
 				/* still notice a target that exits */
 				update_layouts(m);
-				m->next_update_us = now + m->attrs.update_us;
+				m->next_idle_update_us = now + m->attrs.update_us;
 				if (!any_live(m)) {
 					m->running = false;
 					if (!m->err.code)
@@ -550,7 +639,7 @@ int dm_monitor_step(struct dm_monitor *m, uint64_t *ret_next_us)
 					prepare_target(m, m->targets[i]);
 				}
 			m->samples_in_aggr = 0;
-			m->next_aggr_us = now + m->aggr_us;
+			m->next_aggr_sis = m->passed_samples + dm_monitor_aggr_samples(&m->attrs);
 			m->next_sample_us = now + m->sample_us;
 			if (ret_next_us)
 				*ret_next_us = m->sample_us;
@@ -572,29 +661,19 @@ int dm_monitor_step(struct dm_monitor *m, uint64_t *ret_next_us)
 			target_gone(m, t, &why);
 			continue;
 		}
-		if (n < 0)
-			continue; /* nothing seen this time; the primitive said why */
-		for (size_t j = 0; j < t->regions.n; j++) {
-			struct dm_region *r = &t->regions.v[j];
-
-			if (r->accessed == DM_ACCESS_UNKNOWN) {
-				if (r->nr_unknown < UINT16_MAX)
-					r->nr_unknown++;
-			} else {
-				r->nr_accesses += r->accessed;
-			}
+		if (n < 0) {
+			/* nothing seen this time; the primitive said why */
+			for (size_t j = 0; j < t->regions.n; j++)
+				t->regions.v[j].accessed = DM_ACCESS_UNKNOWN;
+			n = 0;
 		}
+		dm_regions_account_sample(&t->regions, dm_monitor_aggr_samples(&m->attrs));
 		caught += (uint64_t)n;
 	}
+	m->passed_samples++;
 	m->samples_in_aggr++;
 	dm_budget_caught(&m->budget, caught);
-
-	if (now >= m->next_aggr_us)
-		aggregate(m, now);
-	if (now >= m->next_update_us) {
-		update_layouts(m);
-		m->next_update_us = now + m->attrs.update_us;
-	}
+	after_sample(m, now);
 	if (!any_live(m)) {
 		m->running = false;
 		if (!m->err.code)

@@ -77,7 +77,18 @@ struct dm_monitor {
 	const struct dm_scheme_env *env; /* metrics and actions for the schemes */
 	bool idle;                     /* every scheme deactivated by its watermarks */
 	struct dm_budget budget;
-	uint64_t next_sample_us, next_aggr_us, next_update_us;
+	/*
+	 * The kernel counts its intervals in samples, not in time
+	 * (passed_sample_intervals, next_aggregation_sis, next_ops_update_sis,
+	 * a scheme's next_apply_sis): every aggregation interval is exactly
+	 * aggr_us / sample_us samples however long the steps take, so that
+	 * nr_accesses of an unchanging pattern does not move (and its age grows)
+	 * when sampling runs late. Only the next sample is due at a time.
+	 */
+	uint64_t next_sample_us;
+	uint64_t passed_samples;       /* samples taken since start */
+	uint64_t next_aggr_sis, next_update_sis;
+	uint64_t next_idle_update_us;  /* idle (watermarks): layout checks by time */
 	uint32_t samples_in_aggr;     /* samples taken in this aggregation interval */
 	size_t last_nr_regions;        /* at the previous split */
 	uint64_t seq;                  /* snapshots published */
@@ -128,14 +139,26 @@ int dm_monitor_step(struct dm_monitor *m, uint64_t *ret_next_us);
  */
 void dm_monitor_pause(struct dm_monitor *m);
 
-/* Resume: the aggregation, update and budget clocks move on by the time
- * paused (they do not count it), and the next step only arms fresh sample
- * pages, so that no sample spans the pause: what was written while paused
- * is not counted. Idempotent. */
+/* Resume: the budget's clock moves on by the time paused (the intervals,
+ * counted in samples, do not count it anyway), and the next step only arms
+ * fresh sample pages, so that no sample spans the pause: what was written
+ * while paused is not counted. Idempotent. */
 void dm_monitor_resume(struct dm_monitor *m);
 
-/* New attributes for a running monitor (damon_ctx_commit()). */
+/*
+ * New attributes for a running monitor (damon_ctx_commit()), with the
+ * kernel's rules (damon_set_attrs()) when the intervals or region bounds
+ * change: the aggregation under way starts again, last_nr_accesses is
+ * converted to the new intervals through its access rate, ages keep their
+ * length in time (age * old aggr_us / new aggr_us), and every interval
+ * counts from now. A budget-only change keeps everything.
+ */
 void dm_monitor_set_attrs(struct dm_monitor *m, const struct dm_mon_attrs *attrs);
+
+/* Samples per aggregation interval (the kernel's aggr_interval /
+ * sample_interval), from the configured intervals: budget stretching
+ * scales both, so it does not change. At least 1. */
+uint32_t dm_monitor_aggr_samples(const struct dm_mon_attrs *a);
 
 /* Disarm every target and close the ops instance. Idempotent. */
 void dm_monitor_fini(struct dm_monitor *m);

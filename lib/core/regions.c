@@ -166,14 +166,16 @@ void dm_regions_update_age(struct dm_regions *rs, uint32_t thres)
 	}
 }
 
-/* Fold @r into @l (adjacent, l before r): size-weighted counters. */
+/* Fold @r into @l (adjacent, l before r): size-weighted nr_accesses and age,
+ * as the kernel's damon_merge_two_regions(); nr_accesses_bp follows
+ * nr_accesses. (last_nr_accesses stays the left one's, as in the kernel: it
+ * is overwritten at the reset that follows every merge.) */
 static void merge_two(struct dm_region *l, const struct dm_region *r)
 {
 	uint64_t sl = dm_region_size(l), sr = dm_region_size(r), s = sl + sr;
 
 	l->nr_accesses = (uint32_t)(((uint64_t)l->nr_accesses * sl + (uint64_t)r->nr_accesses * sr) / s);
-	l->last_nr_accesses = (uint32_t)(((uint64_t)l->last_nr_accesses * sl +
-					  (uint64_t)r->last_nr_accesses * sr) / s);
+	l->nr_accesses_bp = l->nr_accesses * 10000;
 	l->age = (uint32_t)(((uint64_t)l->age * sl + (uint64_t)r->age * sr) / s);
 	l->unseen = l->unseen && r->unseen;
 	l->end = r->end;
@@ -271,30 +273,120 @@ int dm_regions_split(const struct dm_alloc *a, struct dm_regions *rs, unsigned i
 	return 0;
 }
 
+void dm_regions_account_sample(struct dm_regions *rs, uint32_t aggr_samples)
+{
+	uint32_t n = aggr_samples ? aggr_samples : 1;
+
+	for (size_t i = 0; i < rs->n; i++) {
+		struct dm_region *r = &rs->v[i];
+		uint32_t drop = (uint32_t)((uint64_t)r->last_nr_accesses * 10000 / n);
+
+		switch (r->accessed) {
+		case 0:
+		case 1:
+			r->nr_accesses += r->accessed;
+			r->nr_accesses_bp = (r->nr_accesses_bp > drop ? r->nr_accesses_bp - drop : 0) +
+					    r->accessed * 10000u;
+			if (r->sum_clean <= UINT32_MAX - 0x10000u)
+				r->sum_clean += (uint32_t)r->since + 1 - r->accessed;
+			break;
+		case DM_ACCESS_EARLIER:
+			if (r->nr_earlier < UINT16_MAX) {
+				r->nr_earlier++;
+				r->sum_earlier += r->since ? r->since : 1;
+			}
+			break; /* the moving sum waits for the estimate */
+		default:
+			if (r->nr_unknown < UINT16_MAX)
+				r->nr_unknown++;
+			break; /* tells nothing: the moving sum stays */
+		}
+	}
+}
+
+/* x^k for a whole k, by squaring (no libm for one power). */
+static double pow_u(double x, uint32_t k)
+{
+	double r = 1.0;
+
+	for (; k; k >>= 1, x *= x)
+		if (k & 1)
+			r *= x;
+	return r;
+}
+
+/*
+ * The estimate for a primitive that cannot re-arm one page at a time
+ * (soft_dirty clears the whole process once per aggregation). Under DAMON's
+ * own assumption that a region's pages are accessed alike, each page is
+ * accessed in a sampling interval with one probability p; the kernel's
+ * nr_accesses estimates p times the samples. A known sample that stayed
+ * unaccessed for c intervals and then was (w = 1) or was not (w = 0) in its
+ * own has likelihood (1-p)^(c+1-w) p^w; an earlier access within s intervals
+ * has likelihood 1 - (1-p)^s. With q = 1 - p, the log-likelihood
+ *   w log(1-q) + clean log q + nr_earlier log(1 - q^s)
+ * (the s of each earlier access replaced by their mean) has a derivative
+ * that falls strictly with q, so its root is found by bisection.
+ */
+double dm_access_rate_mle(uint32_t w, uint32_t clean, uint32_t nr_earlier, double since_earlier)
+{
+	uint32_t s = since_earlier < 1.0 ? 1 : (uint32_t)(since_earlier + 0.5);
+	double lo = 0.0, hi = 1.0;
+
+	if (!nr_earlier)
+		return w + clean ? (double)w / (double)(w + clean) : 0.0;
+	if (!clean)
+		return 1.0; /* nothing was ever seen unaccessed */
+	for (int it = 0; it < 60; it++) {
+		double q = (lo + hi) / 2, qs1 = pow_u(q, s - 1), qs = qs1 * q;
+		double d = (double)clean / q - (double)w / (1.0 - q) -
+			   (double)nr_earlier * s * qs1 / (1.0 - qs);
+
+		if (d > 0)
+			lo = q;
+		else
+			hi = q;
+	}
+	return 1.0 - (lo + hi) / 2;
+}
+
 void dm_regions_settle_unknown(struct dm_regions *rs, uint32_t nr_samples)
 {
 	for (size_t i = 0; i < rs->n; i++) {
 		struct dm_region *r = &rs->v[i];
 		uint32_t known;
 
-		if (!r->nr_unknown) {
+		if (r->nr_earlier) {
+			double p = dm_access_rate_mle(r->nr_accesses, r->sum_clean, r->nr_earlier,
+						      (double)r->sum_earlier / r->nr_earlier);
+
+			r->nr_accesses = (uint32_t)(p * nr_samples + 0.5);
 			r->unseen = 0;
-			continue;
-		}
-		known = nr_samples > r->nr_unknown ? nr_samples - r->nr_unknown : 0;
-		if (!known) {
-			r->nr_accesses = r->last_nr_accesses;
-			r->unseen = 1;
+		} else if (!r->nr_unknown) {
+			r->unseen = 0;
 		} else {
-			/* The samples that could not be checked count at the
-			 * region's last rate; the checked ones as they were.
-			 * (Scaling the checked ones up instead would let a small
-			 * hot part of a mostly unseen region make all of it hot.) */
-			r->nr_accesses += (uint32_t)(((uint64_t)r->last_nr_accesses * r->nr_unknown +
-						      nr_samples / 2) / nr_samples);
-			r->unseen = 0;
+			known = nr_samples > r->nr_unknown ? nr_samples - r->nr_unknown : 0;
+			if (!known) {
+				r->nr_accesses = r->last_nr_accesses;
+				r->unseen = 1;
+			} else {
+				/* The samples that could not be checked count at the
+				 * region's last rate; the checked ones as they were.
+				 * (Scaling the checked ones up instead would let a small
+				 * hot part of a mostly unseen region make all of it hot.) */
+				r->nr_accesses += (uint32_t)(((uint64_t)r->last_nr_accesses *
+								  r->nr_unknown +
+							      nr_samples / 2) /
+							     nr_samples);
+				r->unseen = 0;
+			}
 		}
+		if (r->nr_accesses > nr_samples)
+			r->nr_accesses = nr_samples;
+		r->nr_accesses_bp = r->nr_accesses * 10000;
 		r->nr_unknown = 0;
+		r->nr_earlier = 0;
+		r->sum_clean = r->sum_earlier = 0;
 	}
 }
 
@@ -324,9 +416,13 @@ int dm_regions_split_at(const struct dm_alloc *a, struct dm_regions *rs, size_t 
 void dm_regions_reset_aggregated(struct dm_regions *rs)
 {
 	for (size_t i = 0; i < rs->n; i++) {
-		rs->v[i].last_nr_accesses = rs->v[i].nr_accesses;
-		rs->v[i].nr_accesses = 0;
-		rs->v[i].nr_unknown = 0;
+		struct dm_region *r = &rs->v[i];
+
+		r->last_nr_accesses = r->nr_accesses;
+		r->nr_accesses_bp = r->nr_accesses * 10000;
+		r->nr_accesses = 0;
+		r->nr_unknown = r->nr_earlier = 0;
+		r->sum_clean = r->sum_earlier = 0;
 	}
 }
 

@@ -60,18 +60,41 @@ size_t dm_regions_merge_to(struct dm_regions *rs, size_t max);
 int dm_regions_split(const struct dm_alloc *a, struct dm_regions *rs, unsigned int nr_pieces,
 		     struct dm_rng *rng);
 
-/* Before merging at the end of an aggregation of @nr_samples samples: in a
- * region some of whose samples were DM_ACCESS_UNKNOWN, each such sample
- * counts at the region's last rate (last_nr_accesses / @nr_samples); a
- * region with no known sample keeps its last_nr_accesses (so its age
- * grows) and is marked unseen. */
+/*
+ * One sample's results (v[i].accessed, v[i].since as check() left them) into
+ * the counters: nr_accesses, the moving sum nr_accesses_bp over
+ * @aggr_samples samples (the kernel's damon_update_region_access_rate();
+ * a sample that tells nothing keeps the sum where it is), and what
+ * dm_regions_settle_unknown() needs.
+ */
+void dm_regions_account_sample(struct dm_regions *rs, uint32_t aggr_samples);
+
+/*
+ * Before merging at the end of an aggregation of @nr_samples samples:
+ * - a region some of whose samples were DM_ACCESS_EARLIER gets the
+ *   nr_accesses that best explains all its samples (see regions.c);
+ * - else, in a region some of whose samples were DM_ACCESS_UNKNOWN, each such
+ *   sample counts at the region's last rate (last_nr_accesses / @nr_samples);
+ *   a region with no known sample keeps its last_nr_accesses (so its age
+ *   grows) and is marked unseen.
+ * nr_accesses_bp is set to nr_accesses * 10000 in every region.
+ */
 void dm_regions_settle_unknown(struct dm_regions *rs, uint32_t nr_samples);
+
+/* The per-interval access probability that makes @w accesses in known
+ * samples that stayed unaccessed for @clean sampling intervals in all, and
+ * @nr_earlier earlier accesses within @since_earlier intervals on average,
+ * most likely. In [0, 1]. Exposed for tests. */
+double dm_access_rate_mle(uint32_t w, uint32_t clean, uint32_t nr_earlier, double since_earlier);
 
 /* Split region @idx at @sz bytes from its start (DAMOS quota edges): both
  * pieces keep the counters. -EINVAL for a bad @idx/@sz, -ENOMEM. */
 int dm_regions_split_at(const struct dm_alloc *a, struct dm_regions *rs, size_t idx, uint64_t sz);
 
-/* End of an aggregation: last_nr_accesses = nr_accesses, nr_accesses = 0. */
+/* End of an aggregation: last_nr_accesses = nr_accesses, nr_accesses = 0,
+ * nr_accesses_bp = last_nr_accesses * 10000 (the kernel warns and fixes the
+ * same when rounding left it elsewhere); the per-aggregation sample counters
+ * start again. */
 void dm_regions_reset_aggregated(struct dm_regions *rs);
 
 /* The largest nr_accesses of the list. */

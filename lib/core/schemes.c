@@ -14,29 +14,43 @@ void dm_scheme_reset(struct dm_scheme *s)
 {
 	memset(&s->quota, 0, sizeof(s->quota));
 	s->quota.esz = UINT64_MAX;
-	s->next_apply_us = 0;
+	s->next_apply_sis = 0;
 	s->wmark_active = s->opts.wmarks_metric == DAMOS_WMARK_NONE;
 	s->wmark_next_us = 0;
 	for (size_t i = 0; i < s->nr_goals; i++)
 		s->goals[i].psi_primed = false;
 }
 
+/* The kernel's __damos_valid_target() frequency: the moving sum. */
+static uint32_t freq_of(const struct dm_region *r)
+{
+	return r->nr_accesses_bp / 10000;
+}
+
 bool dm_scheme_matches(const struct dm_scheme *s, const struct dm_region *r)
 {
 	const struct damos_opts *o = &s->opts;
 	uint64_t sz = dm_region_size(r);
+	uint32_t freq = freq_of(r);
 
-	return sz >= o->min_sz && sz <= o->max_sz && r->nr_accesses >= o->min_nr_accesses &&
-	       r->nr_accesses <= o->max_nr_accesses && r->age >= o->min_age && r->age <= o->max_age;
+	return sz >= o->min_sz && sz <= o->max_sz && freq >= o->min_nr_accesses &&
+	       freq <= o->max_nr_accesses && r->age >= o->min_age && r->age <= o->max_age;
 }
 
-bool dm_scheme_due(struct dm_scheme *s, uint64_t now_us, uint64_t aggr_us)
+void dm_scheme_set_next_apply(struct dm_scheme *s, uint64_t passed, uint64_t sample_us,
+			      uint64_t aggr_us)
 {
 	uint64_t interval = s->opts.apply_interval_us ? s->opts.apply_interval_us : aggr_us;
+	uint64_t n = interval / (sample_us ? sample_us : 1);
 
-	if (now_us < s->next_apply_us)
+	s->next_apply_sis = passed + (n ? n : 1);
+}
+
+bool dm_scheme_due(struct dm_scheme *s, uint64_t passed, uint64_t sample_us, uint64_t aggr_us)
+{
+	if (passed < s->next_apply_sis)
 		return false;
-	s->next_apply_us = now_us + interval;
+	dm_scheme_set_next_apply(s, passed, sample_us, aggr_us);
 	return true;
 }
 
@@ -118,7 +132,7 @@ uint32_t dm_scheme_score(const struct dm_scheme *s, const struct dm_region *r,
 
 	if (s->opts.action == DAMOS_STAT)
 		return DM_MAX_SCORE; /* all alike, as the kernel's ops score stat */
-	freq = max_nr_accesses ? (uint64_t)r->nr_accesses * MAX_SUBSCORE / max_nr_accesses : 0;
+	freq = max_nr_accesses ? (uint64_t)freq_of(r) * MAX_SUBSCORE / max_nr_accesses : 0;
 	if (freq > MAX_SUBSCORE)
 		freq = MAX_SUBSCORE;
 	/* The kernel's age subscore: log2 of the age in seconds; for a region

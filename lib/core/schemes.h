@@ -56,7 +56,7 @@ struct dm_quota_state {
 struct dm_scheme {
 	struct damos_opts opts;
 	struct damos_stats stats;
-	uint64_t next_apply_us; /* when the scheme is next due (apply_interval_us) */
+	uint64_t next_apply_sis; /* the monitor's sample count at which it is next due */
 	struct dm_goal *goals;  /* owned by the API layer */
 	size_t nr_goals;
 	struct damos_filter_opts *filters; /* in the order added; owned by the API layer */
@@ -110,12 +110,24 @@ struct dm_scheme_round {
 /* Reset the runtime state (at start): quota, watermarks, due time. */
 void dm_scheme_reset(struct dm_scheme *s);
 
-/* Does region @r (counters as of the end of an aggregation interval) fit
- * the scheme's access pattern? Kernel meaning of every bound. */
+/* Does region @r fit the scheme's access pattern? Kernel meaning of every
+ * bound, and the kernel's measure of the access frequency at any sample:
+ * nr_accesses_bp / 10000 (equal to nr_accesses at an aggregation). */
 bool dm_scheme_matches(const struct dm_scheme *s, const struct dm_region *r);
 
-/* Is the scheme due at @now_us? Advances its next due time when it is. */
-bool dm_scheme_due(struct dm_scheme *s, uint64_t now_us, uint64_t aggr_us);
+/*
+ * The apply interval, counted in samples as the kernel does
+ * (damos_set_next_apply_sis()): due again apply_interval_us / @sample_us
+ * samples after @passed (aggr_us / sample_us when apply_interval_us is 0),
+ * at least one. Called at start, when intervals change, and by
+ * dm_scheme_due().
+ */
+void dm_scheme_set_next_apply(struct dm_scheme *s, uint64_t passed, uint64_t sample_us,
+			      uint64_t aggr_us);
+
+/* Is the scheme due at the monitor's sample count @passed? Sets the next
+ * due count when it is. */
+bool dm_scheme_due(struct dm_scheme *s, uint64_t passed, uint64_t sample_us, uint64_t aggr_us);
 
 /* Is the action one that wants hot memory first (hugepage, collapse,
  * willneed, migrate_hot, lru_prio)? */

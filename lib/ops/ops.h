@@ -66,11 +66,16 @@ struct dm_ops {
 	void (*prepare)(struct dm_ops_inst *inst, struct dm_ops_target *t, struct dm_region *v,
 			size_t n);
 
-	/* Set v[i].accessed. Return: how many were accessed, or -errno
+	/* Set v[i].accessed (0, 1, DM_ACCESS_UNKNOWN or DM_ACCESS_EARLIER)
+	 * and v[i].since (region.h). Return: how many were accessed, or -errno
 	 * (-ESRCH when the target is gone). Memory that vanished reads as not
 	 * accessed. */
 	int (*check)(struct dm_ops_inst *inst, struct dm_ops_target *t, struct dm_region *v,
 		     size_t n);
+
+	/* Optional. An aggregation interval ended: the next prepare() begins a
+	 * new one (soft_dirty clears the process's bits then). */
+	void (*aggregated)(struct dm_ops_inst *inst, struct dm_ops_target *t);
 
 	/* Nanoseconds the application pays per access this primitive catches
 	 * (uffd_wp: a write fault on an armed page), measured by open(); 0 when

@@ -16,34 +16,30 @@
  *
  * The estimator. Kernel DAMON counts, per region and sampling interval,
  * whether one random sample page was accessed during that interval. A
- * soft-dirty bit says "written since the last clear", which for a page that
- * was still clean when it was drawn is exactly that event. So:
+ * soft-dirty bit says "written since the last clear". Bits are cleared once
+ * per aggregation interval, at its first prepare() (only when a sample page
+ * is dirty: an idle process is never walked; if none is, the first prepare()
+ * that meets a dirty one clears). Then, for a page drawn at prepare():
  *
- *   prepare(): read the new sample pages' pagemap entries. A page that is
- *   clean now is observable: check() reports it accessed iff it is dirty
- *   then, i.e. it was written during this sampling interval. A page already
- *   dirty (written earlier in this aggregation interval, or in a mapping
- *   created since the last clear, which reads dirty throughout) cannot tell
- *   and is reported DM_ACCESS_UNKNOWN; the core then scales the region's
- *   count from its observable samples (dm_regions_settle_unknown()), or
- *   keeps its last count when it had none.
- *
- *   Clearing: at the first prepare() of an aggregation interval, if any new
- *   sample page is dirty, clear_refs runs and every sample is observable
- *   again. The primitive learns where aggregation intervals begin from the
- *   regions themselves: the core zeroes every nr_accesses and nr_unknown at
- *   aggregation, so a prepare() that sees the sum drop from non-zero to zero
- *   follows an aggregation. After one clear, the next needs such a drop: at
- *   most one clear per aggregation interval, and none while no sample page
- *   is dirty (an idle process is never walked).
+ *   - clean now: check() tells exactly whether it was written during this
+ *     sampling interval (0 or 1), and since = the intervals it is known to
+ *     have stayed clean before (since the clear, within this aggregation);
+ *   - already dirty (written since the clear, in this aggregation): whether
+ *     it was written again in this interval cannot be told. It is reported
+ *     DM_ACCESS_EARLIER, since = intervals since the clear: evidence that the
+ *     page is written, which the core weighs with the known samples into the
+ *     per-interval write probability that best explains them all
+ *     (dm_access_rate_mle(), under DAMON's assumption that a region's pages
+ *     are alike). A region written without pause so reads as often written
+ *     as kernel DAMON reads it: its first sample after the clear is written,
+ *     every later one is already dirty.
+ *   - dirty but the clear failed: DM_ACCESS_UNKNOWN.
  *
  * Why not clear once and count dirty pages: a page written once early in the
  * interval would read dirty in every later sample and count as accessed each
- * time, overstating rarely written memory up to the maximum. The estimator
- * above never counts an old write. Its bias: late in an interval a region's
- * clean pages are its less written ones, so a region mixing hot and cold
- * pages leans cold; DAMON's splitting makes regions uniform, which is the
- * assumption the kernel's own sampling rests on.
+ * time, overstating rarely written memory up to the maximum; and clearing at
+ * every sample would make the application fault on every page it writes,
+ * every 5 ms.
  *
  * Measured clear cost against RSS: tests/vm/softdirty-live.c prints a table.
  */
@@ -67,7 +63,9 @@
 
 struct sd_sample {
 	uint64_t page;
-	uint8_t clean; /* clean when drawn: check() can tell */
+	uint8_t clean;	/* clean when drawn: check() can tell */
+	uint8_t earlier; /* dirty when drawn, after a clear in this aggregation */
+	uint16_t since; /* region.h: for check() to hand over */
 };
 
 struct starget {
@@ -76,8 +74,9 @@ struct starget {
 	size_t nr, cap;
 	uint64_t *idx, *ent;
 	size_t cap_scratch;
-	bool may_clear;	   /* an aggregation began since the last clear */
-	uint64_t last_sum; /* nr_accesses + nr_unknown at the last prepare() */
+	bool may_clear;	      /* no clear yet in this aggregation interval */
+	uint32_t since_clear; /* prepare() calls since the last clear */
+	uint32_t since_aggr;  /* prepare() calls since the aggregation began */
 };
 
 struct dm_ops_inst {
@@ -307,7 +306,7 @@ static void sd_prepare(struct dm_ops_inst *in, struct dm_ops_target *t, struct d
 		       size_t n)
 {
 	struct starget *st;
-	uint64_t sum = 0;
+	uint32_t clean_for;
 	ssize_t got;
 	bool any_dirty = false;
 
@@ -318,15 +317,9 @@ static void sd_prepare(struct dm_ops_inst *in, struct dm_ops_target *t, struct d
 	if (reserve(in, st, n) < 0)
 		return; /* check() then reports unknown */
 	for (size_t i = 0; i < n; i++) {
-		sum += v[i].nr_accesses + v[i].nr_unknown;
 		st->s[i].page = v[i].sampling_addr & ~(PAGE_SZ - 1);
 		st->idx[i] = st->s[i].page / PAGE_SZ;
 	}
-	/* The counters fell to zero: an aggregation interval began. */
-	if (!sum && st->last_sum)
-		st->may_clear = true;
-	st->last_sum = sum;
-
 	got = dm_pfile_read(st->pagemap_fd, st->idx, n, st->ent, NULL, &in->stats.nr_reads);
 	for (size_t i = 0; i < n; i++) {
 		bool dirty = got < 0 || (st->ent[i] & DM_PM_SOFT_DIRTY);
@@ -336,11 +329,38 @@ static void sd_prepare(struct dm_ops_inst *in, struct dm_ops_target *t, struct d
 	}
 	if (any_dirty && st->may_clear && got >= 0 && clear_refs(in, st) == 0) {
 		st->may_clear = false;
+		st->since_clear = 0;
 		for (size_t i = 0; i < n; i++)
 			st->s[i].clean = 1;
 	}
+	/* Known clean for this many intervals, counted within this aggregation
+	 * only: an older history would tell of another phase of the workload. */
+	clean_for = st->since_clear < st->since_aggr ? st->since_clear : st->since_aggr;
+	for (size_t i = 0; i < n; i++) {
+		uint32_t c = st->s[i].clean ? clean_for : st->since_clear;
+
+		/* dirty: written since a clear made in this aggregation */
+		st->s[i].earlier = !st->s[i].clean && !st->may_clear && st->since_clear > 0;
+		st->s[i].since = c > UINT16_MAX ? UINT16_MAX : (uint16_t)c;
+	}
+	if (st->since_clear < UINT32_MAX)
+		st->since_clear++;
+	if (st->since_aggr < UINT32_MAX)
+		st->since_aggr++;
 	in->stats.nr_samples += n;
 	st->nr = n;
+}
+
+/* The core's aggregation ended: the next prepare() may clear again. */
+static void sd_aggregated(struct dm_ops_inst *in, struct dm_ops_target *t)
+{
+	struct starget *st;
+
+	if (!in || !t || !t->priv)
+		return;
+	st = t->priv;
+	st->may_clear = true;
+	st->since_aggr = 0;
 }
 
 static int sd_check(struct dm_ops_inst *in, struct dm_ops_target *t, struct dm_region *v, size_t n)
@@ -371,8 +391,13 @@ static int sd_check(struct dm_ops_inst *in, struct dm_ops_target *t, struct dm_r
 		return got < 0 ? (int)got : 0;
 	}
 	for (size_t i = 0; i < n; i++) {
-		if (st->s[i].page != (v[i].sampling_addr & ~(PAGE_SZ - 1)) || !st->s[i].clean) {
+		v[i].since = st->s[i].since;
+		if (st->s[i].page != (v[i].sampling_addr & ~(PAGE_SZ - 1))) {
 			v[i].accessed = DM_ACCESS_UNKNOWN;
+			continue;
+		}
+		if (!st->s[i].clean) {
+			v[i].accessed = st->s[i].earlier ? DM_ACCESS_EARLIER : DM_ACCESS_UNKNOWN;
 			continue;
 		}
 		v[i].accessed = (st->ent[i] & DM_PM_SOFT_DIRTY) ? 1 : 0;
@@ -397,5 +422,6 @@ const struct dm_ops dm_ops_soft_dirty = {
 	.update = sd_update,
 	.prepare = sd_prepare,
 	.check = sd_check,
+	.aggregated = sd_aggregated,
 	.app_cost_ns = NULL,
 };
