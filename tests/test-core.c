@@ -1099,34 +1099,59 @@ static void test_earlier_samples(void)
 	EXPECT(p > 0.399 && p < 0.401, "4 accessed intervals of 10: %f", p);
 }
 
+/*
+ * The budget cuts regions first (down to 3 x min_nr_regions), keeping the
+ * kernel's intervals; only then does it stretch them. Back under budget, the
+ * stretch goes first, then the regions may grow again.
+ */
 static void test_budget(void)
 {
 	struct dm_budget b;
 	double s;
 
-	/* 20 permille of 1 s = 20 ms allowed; 100 ms used: 5x over, stretch
-	 * aiming at 80% of the budget: 6.25. */
-	dm_budget_init(&b, 20, 10000, 0, 0);
-	s = dm_budget_update(&b, 1000000, 100000000);
-	EXPECT(s > 6.2 && s < 6.3, "stretch %f", s);
-	/* The application's faults count: 2000 caught x 10 us = 20 ms more,
-	 * 40 ms in all: 2x over, stretch 2.5 more. */
+	/* 20 permille of 1 s = 20 ms allowed; 100 ms used at 1000 regions: 5x
+	 * over, cut aiming at 80% of the budget (6.25x): 160 regions, no
+	 * stretch. */
+	dm_budget_init(&b, 20, 10000, 0, 0, 10, 1000);
+	EXPECT_EQ(b.cap, 1000);
+	s = dm_budget_update(&b, 1000000, 100000000, 1000);
+	EXPECT_EQ(b.cap, 160);
+	EXPECT(s < 1.001, "no stretch while regions can go: %f", s);
+	/* The application's faults count: 2000 caught x 10 us = 20 ms, with
+	 * 80 ms of CPU: 5x over again at 160 regions. 30 regions is the floor
+	 * (3 x 10); the rest, 6.25 x 30 / 160 = 1.17, stretches. */
 	dm_budget_caught(&b, 2000);
-	s = dm_budget_update(&b, 2000000, 100000000 + 20000000);
-	EXPECT(s > 15.5 && s < 15.7, "stretch %f", s);
-	/* Idle: back towards 1, at most halving per window. */
-	s = dm_budget_update(&b, 3000000, 120000000);
-	EXPECT(s > 7.7 && s < 7.9, "stretch %f", s);
+	s = dm_budget_update(&b, 2000000, 180000000, 160);
+	EXPECT_EQ(b.cap, 30);
+	EXPECT(s > 1.16 && s < 1.18, "stretch %f", s);
+	/* Far over at the floor: all of it stretches, at most 8x a window. */
+	s = dm_budget_update(&b, 3000000, 380000000, 30);
+	EXPECT(s > 9.3 && s < 9.4, "stretch %f (8 x 1.17)", s);
+	/* Idle: the stretch goes first (at most halving per window)... */
+	for (int i = 0; i < 4; i++) {
+		s = dm_budget_update(&b, 4000000 + (uint64_t)i * 1000000, 380000000, 30);
+		EXPECT_EQ(b.cap, 30);
+	}
+	EXPECT(s == 1.0, "stretch %f", s);
+	/* ...then the regions, when they press against the cap (at most 2x). */
+	dm_budget_update(&b, 8000000, 380000000, 10);
+	EXPECT_EQ(b.cap, 30);
+	dm_budget_update(&b, 9000000, 380000000, 30);
+	EXPECT_EQ(b.cap, 60);
 	for (int i = 0; i < 10; i++)
-		s = dm_budget_update(&b, 4000000 + (uint64_t)i * 1000000, 120000000);
-	EXPECT(s == 1.0, "stretch %f", s);
+		dm_budget_update(&b, 10000000 + (uint64_t)i * 1000000, 380000000, b.cap);
+	EXPECT_EQ(b.cap, 1000);
 	/* Within budget: left alone. */
-	dm_budget_init(&b, 20, 0, 0, 0);
-	s = dm_budget_update(&b, 1000000, 15000000);
-	EXPECT(s == 1.0, "stretch %f", s);
-	/* No budget: never stretches. */
-	dm_budget_init(&b, 0, 0, 0, 0);
-	EXPECT(dm_budget_update(&b, 1000000, 1000000000) == 1.0, "no budget");
+	dm_budget_init(&b, 20, 0, 0, 0, 10, 1000);
+	s = dm_budget_update(&b, 1000000, 15000000, 1000);
+	EXPECT(s == 1.0 && b.cap == 1000, "stretch %f, cap %u", s, b.cap);
+	/* No budget: never cuts, never stretches. */
+	dm_budget_init(&b, 0, 0, 0, 0, 10, 1000);
+	EXPECT(dm_budget_update(&b, 1000000, 1000000000, 1000) == 1.0 && b.cap == 1000,
+	       "no budget");
+	/* A floor above max_nr_regions is max_nr_regions. */
+	dm_budget_init(&b, 20, 0, 0, 0, 10, 20);
+	EXPECT_EQ(b.cap_min, 20);
 }
 
 /* A real child process as a vaddr target, accesses simulated: when the child

@@ -184,7 +184,8 @@ int dm_monitor_start(struct dm_monitor *m, struct dm_err *err)
 	if (!any)
 		return dm_err_set(err, -EINVAL, "no target to monitor");
 	dm_budget_init(&m->budget, m->attrs.cpu_budget_permille,
-		       m->ops->app_cost_ns ? m->ops->app_cost_ns(m->inst) : 0, now, cpu_ns(m));
+		       m->ops->app_cost_ns ? m->ops->app_cost_ns(m->inst) : 0, now, cpu_ns(m),
+		       m->attrs.min_nr_regions, m->attrs.max_nr_regions);
 	for (size_t i = 0; i < m->nr_targets; i++)
 		if (m->targets[i]->live)
 			prepare_target(m, m->targets[i]);
@@ -277,6 +278,7 @@ void dm_monitor_set_attrs(struct dm_monitor *m, const struct dm_mon_attrs *attrs
 	}
 	m->attrs = *attrs;
 	m->budget.permille = attrs->cpu_budget_permille;
+	dm_budget_set_regions(&m->budget, attrs->min_nr_regions, attrs->max_nr_regions);
 	m->sample_us = (uint64_t)((double)attrs->sample_us * stretch);
 	m->aggr_us = (uint64_t)((double)attrs->aggr_us * stretch);
 	if (m->next_sample_us > now + m->sample_us)
@@ -336,6 +338,15 @@ static void publish(struct dm_monitor *m, uint64_t now)
 		m->hooks.published(m, m->hooks.arg);
 }
 
+/* The regions the monitor may keep: max_nr_regions, or fewer while the
+ * overhead budget says so (budget.h). */
+static uint32_t max_regions(const struct dm_monitor *m)
+{
+	uint32_t cap = m->budget.cap;
+
+	return cap && cap < m->attrs.max_nr_regions ? cap : m->attrs.max_nr_regions;
+}
+
 /* Merge until within max_nr_regions, as kdamond_merge_regions() does. */
 static void merge(struct dm_monitor *m)
 {
@@ -368,11 +379,11 @@ static void merge(struct dm_monitor *m)
 			if (m->targets[i]->live)
 				nr += dm_regions_merge(&m->targets[i]->regions, thres, sz_limit);
 		thres = thres ? thres * 2 : 1;
-	} while (nr > m->attrs.max_nr_regions && thres / 2 < max_thres);
+	} while (nr > max_regions(m) && thres / 2 < max_thres);
 
 	/* Still too many (e.g. max_nr_regions < 2 * min_nr_regions): give up
 	 * the size limit, merging the smallest neighbours of the biggest list. */
-	while (nr > m->attrs.max_nr_regions) {
+	while (nr > max_regions(m)) {
 		struct dm_mon_target *big = NULL;
 		size_t before;
 
@@ -394,11 +405,11 @@ static void split(struct dm_monitor *m)
 	size_t nr = dm_monitor_nr_regions(m);
 	unsigned int pieces = 2;
 
-	if (nr > m->attrs.max_nr_regions / 2)
+	if (nr > max_regions(m) / 2)
 		return;
 	/* Maybe the middle of a region differs: try three pieces when the
 	 * count did not move since last time. */
-	if (m->last_nr_regions == nr && nr < m->attrs.max_nr_regions / 3)
+	if (m->last_nr_regions == nr && nr < max_regions(m) / 3)
 		pieces = 3;
 	for (size_t i = 0; i < m->nr_targets; i++) {
 		if (!m->targets[i]->live)
@@ -555,7 +566,7 @@ static void after_sample(struct dm_monitor *m, uint64_t now)
 		m->samples_in_aggr = 0;
 		m->next_aggr_sis = m->passed_samples + dm_monitor_aggr_samples(&m->attrs);
 
-		stretch = dm_budget_update(&m->budget, now, cpu_ns(m));
+		stretch = dm_budget_update(&m->budget, now, cpu_ns(m), dm_monitor_nr_regions(m));
 		m->sample_us = (uint64_t)((double)m->attrs.sample_us * stretch);
 		m->aggr_us = (uint64_t)((double)m->attrs.aggr_us * stretch);
 	}
