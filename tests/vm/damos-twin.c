@@ -54,7 +54,6 @@
 #define PAGE 4096UL
 #define SIZE (96 * MiB)
 #define HOT (16 * MiB)
-#define SCRATCH 40
 #define QUOTA (8 * MiB)
 #define RESET_MS 500
 #define RUN_S 15
@@ -69,31 +68,22 @@ static uint64_t now_ns(void)
 
 /*
  * The child: write all of @buf once, then keep writing its first HOT bytes,
- * flushing the TLB about every millisecond by toggling mprotect on SCRATCH
- * touched pages (under TCG qemu sets accessed bits only on a miss in its
- * software TLB, so without it neither page_idle nor kernel DAMON would see the
- * hot set as accessed). Never returns.
+ * flushing the TLB about every millisecond (vm-util.h: without it neither
+ * page_idle nor kernel DAMON would see the hot set as accessed under TCG).
+ * Never returns.
  */
 static void __attribute__((noreturn)) workload(uint8_t *buf)
 {
-	uint8_t *scratch = mmap(NULL, SCRATCH * PAGE, PROT_READ | PROT_WRITE,
-				MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	uint64_t last = now_ns();
+	struct tlb_flusher fl;
 
-	if (scratch == MAP_FAILED)
+	if (tlb_flusher_init(&fl))
 		_exit(3);
-	memset(scratch, 1, SCRATCH * PAGE);
 	memset(buf, 1, SIZE);
 	for (;;)
 		for (size_t off = 0; off < HOT; off += PAGE) {
 			buf[off]++;
-			if ((off & (64 * PAGE - 1)) == 0 && now_ns() - last > 1000000) {
-				mprotect(scratch, SCRATCH * PAGE, PROT_READ);
-				mprotect(scratch, SCRATCH * PAGE, PROT_READ | PROT_WRITE);
-				for (int i = 0; i < SCRATCH; i++)
-					scratch[i * PAGE]++;
-				last = now_ns();
-			}
+			if ((off & (64 * PAGE - 1)) == 0)
+				tlb_flush_tick(&fl);
 		}
 }
 

@@ -3,7 +3,8 @@
  * idle-live — libdamon's page_idle and soft_dirty backends judged by a real
  * kernel in the VM. Statically linked against libdamon.a.
  *
- *   idle-live vaddr BACKEND [--reads] [--thp]  a child with a hot 16 MiB in
+ *   idle-live vaddr BACKEND [--reads] [--thp] [--hot MIB]  a child with a hot
+ *                        16 MiB (or MIB) in
  *                        256 MiB (TLB flushed about every ms): BACKEND
  *                        (page_idle, soft_dirty) monitoring the child reads
  *                        the hot part >= 5x hotter than the rest. --reads:
@@ -31,10 +32,6 @@
  *                        application's cost per page of its next pass of
  *                        writes (write-protect faults) beside a pass without
  *                        a clear
- *   idle-live bench [SECONDS]  kernel DAMON, page_idle and soft_dirty side by
- *                        side on one phase-changing workload: precision and
- *                        recall of the hot bytes, seconds to notice the phase
- *                        change, CPU per second, cost per region-sample
  *   idle-live refuse BACKEND  the backend is refused on this kernel (e.g.
  *                        page_idle without CONFIG_IDLE_PAGE_TRACKING, soft_dirty
  *                        without CONFIG_MEM_SOFT_DIRTY), with a sentence
@@ -62,9 +59,10 @@
 
 #include <damon/damon.h>
 
+#include "vm-util.h"
+
 #define MiB	(1024UL * 1024)
 #define PAGE	4096UL
-#define SCRATCH 40
 
 static uint64_t now_ns(void)
 {
@@ -77,19 +75,15 @@ static uint64_t now_ns(void)
 /*
  * The workload: touch all of @buf, then keep accessing the first @hot bytes
  * (writes, or reads with @reads), forcing a full TLB flush about every
- * millisecond by toggling mprotect on SCRATCH touched pages: under TCG
- * qemu sets accessed bits only on a miss in its software TLB. Never returns.
+ * millisecond (vm-util.h). Never returns.
  */
 static void __attribute__((noreturn)) workload(uint8_t *buf, size_t size, size_t hot, bool reads)
 {
-	uint8_t *scratch = mmap(NULL, SCRATCH * PAGE, PROT_READ | PROT_WRITE,
-				MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	volatile uint64_t sink = 0;
-	uint64_t last = now_ns();
+	struct tlb_flusher fl;
 
-	if (scratch == MAP_FAILED)
+	if (tlb_flusher_init(&fl))
 		_exit(3);
-	memset(scratch, 1, SCRATCH * PAGE);
 	memset(buf, 1, size);
 	for (;;) {
 		for (size_t off = 0; off < hot; off += PAGE) {
@@ -97,13 +91,8 @@ static void __attribute__((noreturn)) workload(uint8_t *buf, size_t size, size_t
 				sink += buf[off];
 			else
 				buf[off]++;
-			if ((off & (64 * PAGE - 1)) == 0 && now_ns() - last > 1000000) {
-				mprotect(scratch, SCRATCH * PAGE, PROT_READ);
-				mprotect(scratch, SCRATCH * PAGE, PROT_READ | PROT_WRITE);
-				for (int i = 0; i < SCRATCH; i++)
-					scratch[i * PAGE]++;
-				last = now_ns();
-			}
+			if ((off & (64 * PAGE - 1)) == 0)
+				tlb_flush_tick(&fl);
 		}
 	}
 }
@@ -223,9 +212,11 @@ static unsigned int min_hot_bp(int backend)
 
 /* ------------------------------------------------------------------------ */
 
+static size_t hot_mib = 16; /* --hot MIB */
+
 static int cmd_vaddr(const char *backend_name, bool reads)
 {
-	const size_t size = 256 * MiB, hot = 16 * MiB;
+	const size_t size = 256 * MiB, hot = hot_mib * MiB;
 	struct damon_hotness h = {.sz = sizeof(h)}, c = {.sz = sizeof(c)};
 	int backend = damon_backend_from_name(backend_name), status = 1;
 	damon_target *t = NULL;
@@ -253,9 +244,9 @@ static int cmd_vaddr(const char *backend_name, bool reads)
 		printf("idle-live: FAIL: no hotness: %s\n", damon_ctx_errmsg(ctx));
 		goto out;
 	}
-	printf("%s, %s: hot 16 MiB %u bp (ages %u-%u), cold 240 MiB %u bp (ages %u-%u)\n",
-	       backend_name, reads ? "reads" : "writes", h.access_rate_bp, h.min_age, h.max_age,
-	       c.access_rate_bp, c.min_age, c.max_age);
+	printf("%s, %s: hot %zu MiB %u bp (ages %u-%u), cold %zu MiB %u bp (ages %u-%u)\n",
+	       backend_name, reads ? "reads" : "writes", hot / MiB, h.access_rate_bp, h.min_age,
+	       h.max_age, (size - hot) / MiB, c.access_rate_bp, c.min_age, c.max_age);
 	if (reads && backend == DAMON_BACKEND_SOFT_DIRTY) {
 		/* writes only: the read-hot part must not look hot */
 		if (h.access_rate_bp > 1000) {
@@ -709,275 +700,6 @@ static int cmd_refuse(const char *backend_name)
 
 /* ------------------------------------------------------------------------ */
 /* Side by side: the same phase-changing workload under each backend        */
-/* ------------------------------------------------------------------------ */
-
-static volatile sig_atomic_t phase;
-
-static void on_usr1(int sig)
-{
-	(void)sig;
-	phase = !phase;
-}
-
-/* Like workload(), with two hot sets: [0, hot) and [size/2, size/2 + hot),
- * switched by SIGUSR1. Writes, so that every backend can see it. */
-static void __attribute__((noreturn)) phased(uint8_t *buf, size_t size, size_t hot)
-{
-	uint8_t *scratch = mmap(NULL, SCRATCH * PAGE, PROT_READ | PROT_WRITE,
-				MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	uint64_t last = now_ns();
-
-	signal(SIGUSR1, on_usr1);
-	memset(scratch, 1, SCRATCH * PAGE);
-	memset(buf, 1, size);
-	for (;;) {
-		uint8_t *h = buf + (phase ? size / 2 : 0);
-
-		for (size_t off = 0; off < hot; off += PAGE) {
-			h[off]++;
-			if ((off & (64 * PAGE - 1)) == 0 && now_ns() - last > 1000000) {
-				mprotect(scratch, SCRATCH * PAGE, PROT_READ);
-				mprotect(scratch, SCRATCH * PAGE, PROT_READ | PROT_WRITE);
-				for (int i = 0; i < SCRATCH; i++)
-					scratch[i * PAGE]++;
-				last = now_ns();
-			}
-		}
-	}
-}
-
-/* Precision and recall of the hot bytes: regions at >= 20% access rate
- * against the true hot set [hs, hs + hot) within [buf, buf + size). */
-static void score(damon_ctx *ctx, uint64_t buf, uint64_t size, uint64_t hs, uint64_t hot,
-		  double *ret_prec, double *ret_rec, uint64_t *ret_nr)
-{
-	damon_snapshot *s = NULL;
-	uint64_t pred = 0, both = 0;
-	size_t n;
-
-	*ret_prec = *ret_rec = 0;
-	*ret_nr = 0;
-	if (damon_ctx_snapshot(ctx, &s))
-		return;
-	n = damon_snapshot_nr_regions(s);
-	*ret_nr = n;
-	for (size_t i = 0; i < n; i++) {
-		struct damon_region r = {.sz = sizeof(r)};
-		uint64_t a, b;
-
-		if (damon_snapshot_region(s, i, &r) || r.access_rate_bp < 2000)
-			continue;
-		a = r.start > buf ? r.start : buf;
-		b = r.end < buf + size ? r.end : buf + size;
-		if (a >= b)
-			continue;
-		pred += b - a;
-		a = r.start > hs ? r.start : hs;
-		b = r.end < hs + hot ? r.end : hs + hot;
-		if (a < b)
-			both += b - a;
-	}
-	damon_snapshot_unref(s);
-	*ret_prec = pred ? (double)both / (double)pred : 0;
-	*ret_rec = (double)both / (double)hot;
-}
-
-/* CPU seconds of the kdamond threads (their comm starts with "kdamond"). */
-static double kdamond_cpu(void)
-{
-	double sum = 0;
-	char path[64], buf[512];
-
-	for (int pid = 2; pid < 4096; pid++) {
-		char *p;
-		unsigned long ut, st;
-		int fd;
-		ssize_t n;
-
-		snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-		fd = open(path, O_RDONLY);
-		if (fd < 0)
-			continue;
-		n = read(fd, buf, sizeof(buf) - 1);
-		close(fd);
-		if (n <= 0)
-			continue;
-		buf[n] = 0;
-		if (!strstr(buf, "(kdamond"))
-			continue;
-		p = strrchr(buf, ')');
-		/* fields after ")": state ppid ... utime is the 12th, stime 13th */
-		if (p && sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut,
-				&st) == 2)
-			sum += (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
-	}
-	return sum;
-}
-
-/* CPU seconds of this process's library thread ("damon-mon"). */
-static double mon_thread_cpu(void)
-{
-	char path[300], buf[512];
-	double sum = 0;
-	DIR *d = opendir("/proc/self/task");
-	struct dirent *de;
-
-	while (d && (de = readdir(d))) {
-		unsigned long ut, st;
-		char *p;
-		ssize_t n;
-		int fd;
-
-		if (de->d_name[0] == '.')
-			continue;
-		snprintf(path, sizeof(path), "/proc/self/task/%s/stat", de->d_name);
-		fd = open(path, O_RDONLY);
-		if (fd < 0)
-			continue;
-		n = read(fd, buf, sizeof(buf) - 1);
-		close(fd);
-		if (n <= 0)
-			continue;
-		buf[n] = 0;
-		if (!strstr(buf, "(damon-mon)"))
-			continue;
-		p = strrchr(buf, ')');
-		if (p && sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut,
-				&st) == 2)
-			sum += (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
-	}
-	if (d)
-		closedir(d);
-	return sum;
-}
-
-/* The in-process workload of "bench self": phased() on a thread. */
-static volatile int self_phase, self_stop;
-
-static void *self_workload(void *arg)
-{
-	uint8_t *buf = arg;
-	const size_t size = 256 * MiB, hot = 16 * MiB;
-	uint8_t *scratch = mmap(NULL, SCRATCH * PAGE, PROT_READ | PROT_WRITE,
-				MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	uint64_t last = now_ns();
-
-	memset(scratch, 1, SCRATCH * PAGE);
-	while (!self_stop) {
-		uint8_t *h = buf + (self_phase ? size / 2 : 0);
-
-		for (size_t off = 0; off < hot; off += PAGE) {
-			h[off]++;
-			if ((off & (64 * PAGE - 1)) == 0 && now_ns() - last > 1000000) {
-				mprotect(scratch, SCRATCH * PAGE, PROT_READ);
-				mprotect(scratch, SCRATCH * PAGE, PROT_READ | PROT_WRITE);
-				for (int i = 0; i < SCRATCH; i++)
-					scratch[i * PAGE]++;
-				last = now_ns();
-			}
-		}
-	}
-	munmap(scratch, SCRATCH * PAGE);
-	return NULL;
-}
-
-/* One backend on the phase-changing workload: in a child (@self false) or
- * on a thread of this process (@self true; uffd_wp can only do this). */
-static int bench_one(int backend, int seconds, bool self)
-{
-	const size_t size = 256 * MiB, hot = 16 * MiB;
-	double prec, rec, prec2 = 0, rec2 = 0, cpu0, cpu, notice = -1;
-	uint64_t nr = 0, t0, t_switch, sum_nr = 0, nr_obs = 0;
-	damon_ctx *ctx;
-	uint8_t *buf = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	pthread_t th;
-	pid_t pid = 0;
-
-	if (buf == MAP_FAILED)
-		return 1;
-	madvise(buf, size, MADV_NOHUGEPAGE);
-	if (self) {
-		memset(buf, 1, size);
-		self_phase = self_stop = 0;
-		if (pthread_create(&th, NULL, self_workload, buf))
-			return 1;
-	} else {
-		pid = fork();
-		if (pid == 0) {
-			prctl(PR_SET_PDEATHSIG, SIGKILL);
-			phased(buf, size, hot);
-		}
-		sleep(2);
-	}
-	ctx = start(DAMON_OPS_VADDR, backend, pid, NULL);
-	if (!ctx || damon_ctx_backend(ctx) != backend) {
-		printf("%-10s cannot run here\n", damon_backend_name(backend));
-		goto out;
-	}
-	wait_snapshots(ctx, 10, 60); /* settle */
-	cpu0 = mon_thread_cpu() + kdamond_cpu();
-	t0 = now_ns();
-	while (now_ns() - t0 < (uint64_t)seconds * 1000000000ULL) {
-		usleep(200000);
-		score(ctx, (uintptr_t)buf, size, (uintptr_t)buf, hot, &prec, &rec, &nr);
-		sum_nr += nr;
-		nr_obs++;
-	}
-	cpu = mon_thread_cpu() + kdamond_cpu() - cpu0;
-	score(ctx, (uintptr_t)buf, size, (uintptr_t)buf, hot, &prec, &rec, &nr);
-	if (self)
-		self_phase = 1;
-	else
-		kill(pid, SIGUSR1);
-	t_switch = now_ns();
-	while (now_ns() - t_switch < 30000000000ULL) {
-		usleep(100000);
-		score(ctx, (uintptr_t)buf, size, (uintptr_t)buf + size / 2, hot, &prec2, &rec2,
-		      &nr);
-		if (rec2 >= 0.5) {
-			notice = (double)(now_ns() - t_switch) / 1e9;
-			break;
-		}
-	}
-	{
-		double wall = (double)seconds, avg_nr = nr_obs ? (double)sum_nr / nr_obs : 0;
-		double samples = wall / 0.005;
-
-		printf("%-10s %9.2f %7.2f %12.1f %11.2f %12.0f %14.2f\n",
-		       damon_backend_name(backend), prec, rec, notice, cpu / wall * 100, avg_nr,
-		       avg_nr ? cpu / (samples * avg_nr) * 1e6 : 0);
-	}
-out:
-	damon_ctx_unref(ctx);
-	if (self) {
-		self_stop = 1;
-		pthread_join(th, NULL);
-	} else {
-		reap(pid);
-	}
-	munmap(buf, size);
-	return 0;
-}
-
-static int cmd_bench(int seconds)
-{
-	static const int backends[] = {DAMON_BACKEND_KERNEL, DAMON_BACKEND_PAGE_IDLE,
-				       DAMON_BACKEND_SOFT_DIRTY, DAMON_BACKEND_UFFD_WP};
-
-	printf("workload: 256 MiB, a hot 16 MiB written (TLB flushed every ms), then another "
-	       "16 MiB; sample 5 ms, aggregation 100 ms; hot = access rate >= 20%%; CPU = "
-	       "libdamon's thread + kdamond\n");
-	printf("%-10s %9s %7s %12s %11s %12s %14s\n", "backend", "precision", "recall", "notice s",
-	       "CPU %", "regions", "us/region-smp");
-	printf("-- the workload in a child process\n");
-	for (size_t i = 0; i < 3; i++)
-		bench_one(backends[i], seconds, false);
-	printf("-- the workload on a thread of the monitoring process\n");
-	for (size_t i = 0; i < 4; i++)
-		bench_one(backends[i], seconds, true);
-	return 0;
-}
-
 int main(int argc, char **argv)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -992,6 +714,8 @@ int main(int argc, char **argv)
 		for (int i = 3; i < argc; i++) {
 			reads |= !strcmp(argv[i], "--reads");
 			use_thp |= !strcmp(argv[i], "--thp");
+			if (!strcmp(argv[i], "--hot") && i + 1 < argc)
+				hot_mib = (size_t)atoi(argv[++i]);
 		}
 		return cmd_vaddr(argv[2], reads);
 	}
@@ -1007,9 +731,7 @@ int main(int argc, char **argv)
 		return cmd_clear_cost();
 	if (argc == 3 && !strcmp(argv[1], "refuse"))
 		return cmd_refuse(argv[2]);
-	if (argc >= 2 && !strcmp(argv[1], "bench"))
-		return cmd_bench(argc >= 3 ? atoi(argv[2]) : 10);
 	fprintf(stderr, "usage: idle-live vaddr BACKEND [--reads] | paddr | unpriv | exit BACKEND |"
-			" auto EXPECT | clear-cost | bench [S] | refuse BACKEND\n");
+			" auto EXPECT | clear-cost | refuse BACKEND\n");
 	return 2;
 }
