@@ -8,9 +8,14 @@
  *                          lowers its resident size; the hot 16 MiB stays;
  *                          sz_applied matches what left memory; with a bytes
  *                          quota, no reset interval charges more than it
- *   damos-live migrate     needs two nodes (run-vm.sh --numa): migrate_cold
+ *   damos-live migrate [page_idle [PERMILLE]]
+ *                          needs two nodes (run-vm.sh --numa): migrate_cold
  *                          to node 1 moves the cold pages there and none of
- *                          the hot ones
+ *                          the hot ones; with page_idle (root, the suite's own
+ *                          kernel), the scheme of a tiering user, nr_accesses 0
+ *                          and age >= 10, must have moved most of the cold part
+ *                          within 25 s, at the overhead budget given (default
+ *                          1000 permille)
  *   damos-live watermarks  free_mem_rate watermarks just under the free memory:
  *                          inactive (and monitoring idle: no snapshot, no
  *                          region tried) until a hog takes a fifth of memory,
@@ -55,12 +60,25 @@ static atomic_bool stop;
 
 static void *writer(void *arg)
 {
+	struct tlb_flusher fl = { 0 };
+	bool flush = tlb_flusher_init(&fl) == 0;
+
 	(void)arg;
+	/* page_idle reads accessed bits: flush the TLB (vm-util.h) */
 	while (!atomic_load(&stop))
-		for (size_t off = 0; off < HOT; off += 4096)
+		for (size_t off = 0; off < HOT; off += 4096) {
 			buf[off]++;
+			if (flush && (off & (64 * 4096 - 1)) == 0)
+				tlb_flush_tick(&fl);
+		}
+	if (flush)
+		tlb_flusher_fini(&fl);
 	return NULL;
 }
+
+/* damos-live migrate page_idle [PERMILLE]: the backend and its budget */
+static int backend = DAMON_BACKEND_UFFD_WP;
+static uint32_t budget = 1000;
 
 static uint64_t resident(const char *p, size_t sz)
 {
@@ -102,9 +120,9 @@ static void dump(damon_ctx *ctx, damos *s)
 
 static damon_ctx *new_ctx(void)
 {
-	DAMON_OPTS(damon_ctx_opts, o, .ops = DAMON_OPS_FVADDR, .backend = DAMON_BACKEND_UFFD_WP,
+	DAMON_OPTS(damon_ctx_opts, o, .ops = DAMON_OPS_FVADDR, .backend = (uint32_t)backend,
 		   .sample_us = 5000, .aggr_us = 100000, .min_nr_regions = 10,
-		   .cpu_budget_permille = 1000);
+		   .cpu_budget_permille = budget);
 	damon_ctx *ctx = NULL;
 	damon_target *t = NULL;
 
@@ -173,6 +191,7 @@ static int test_migrate(void)
 {
 	DAMOS_OPTS(o, .action = DAMOS_MIGRATE_COLD, .target_nid = 1, .max_nr_accesses = 0,
 		   .min_age = 5, .flags = DAMOS_F_ALLOW_WRITES_ONLY);
+	int secs = 15;
 	struct damos_stats st = { .sz = sizeof(st) };
 	uint64_t cold1_before, cold1, hot1;
 	damon_ctx *ctx = new_ctx();
@@ -181,21 +200,28 @@ static int test_migrate(void)
 
 	if (!ctx)
 		return 1;
+	if (backend == DAMON_BACKEND_PAGE_IDLE) {
+		/* a tiering user's scheme, as kernel DAMON runs it */
+		o.min_age = 10;
+		o.flags = 0;
+		secs = 25;
+	}
 	cold1_before = on_node(0, (uintptr_t)buf + HOT, SIZE - HOT, 1);
 	if (damon_ctx_add_scheme(ctx, &o, &s) || damon_ctx_start(ctx)) {
 		printf("damos-live: FAIL: %s\n", damon_ctx_errmsg(ctx));
 		damon_ctx_unref(ctx);
 		return 1;
 	}
-	sleep(15);
+	sleep((unsigned int)secs);
 	damos_get_stats(s, &st);
 	dump(ctx, s);
 	damon_ctx_unref(ctx);
 	cold1 = on_node(0, (uintptr_t)buf + HOT, SIZE - HOT, 1);
 	hot1 = on_node(0, (uintptr_t)buf, HOT, 1);
-	printf("migrate_cold: cold on node 1 %lu -> %lu of %lu MiB, hot on node 1 %lu MiB, "
-	       "applied %lu MiB\n", cold1_before / MiB, cold1 / MiB, (SIZE - HOT) / MiB,
-	       hot1 / MiB, st.sz_applied / MiB);
+	printf("migrate_cold on %s (budget %u permille), %d s: cold on node 1 %lu -> %lu of %lu "
+	       "MiB, hot on node 1 %lu MiB, applied %lu MiB\n",
+	       damon_backend_name(backend), budget, secs, cold1_before / MiB, cold1 / MiB,
+	       (SIZE - HOT) / MiB, hot1 / MiB, st.sz_applied / MiB);
 	if (cold1 < (SIZE - HOT) / 2) {
 		printf("damos-live: FAIL: cold pages did not move to node 1\n");
 		fail = 1;
@@ -509,8 +535,14 @@ int main(int argc, char **argv)
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
 		if (!strcmp(what, cmds[i].name))
 			fn = cmds[i].fn;
-	if (!fn) {
-		fprintf(stderr, "usage: damos-live pageout|migrate|watermarks|psi\n");
+	if (fn == test_migrate && argc > 2) {
+		backend = damon_backend_from_name(argv[2]);
+		if (argc > 3)
+			budget = (uint32_t)atoi(argv[3]);
+	}
+	if (!fn || backend < 0) {
+		fprintf(stderr, "usage: damos-live pageout|migrate [page_idle [PERMILLE]]|"
+				"watermarks|psi\n");
 		return 2;
 	}
 	if (fn == test_migrate && (numa_available() < 0 || numa_max_node() < 1)) {

@@ -1,0 +1,31 @@
+#!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later OR BSD-2-Clause
+#
+# The accuracy bench (tests/vm/accuracy.c) in full, in the suite's own kernel
+# under qemu: every phase, 4 KiB pages and transparent huge pages, at a budget
+# that lets libdamon take what the kdamond takes (1000 permille) and at the
+# default one, and with phases timed in seconds as a user's workload changes.
+# Prints the tables (doc/backends.md, "Accuracy"). Takes ~15 minutes; not
+# part of the test suite (which runs a short form: tests/vm/suite.list).
+#
+#   scripts/bench-vm.sh [BUILD_DIR]     (default: build; built if needed)
+set -eu
+cd "$(dirname "$0")/.."
+build=${1:-build}
+scripts/deps.sh --vm
+[ -f "$build/build.ninja" ] || meson setup "$build" >/dev/null
+ninja -C "$build" tests/vm/accuracy >/dev/null
+bin=$build/tests/vm/accuracy
+run() {
+	echo "== accuracy $*"
+	tests/vm/run-vm.sh --kernel self --smp 1 --timeout 1200 --keep \
+		--results "$build/bench-vm" -- "$bin" "$@" >/dev/null 2>&1 || true
+	d=$(ls -td "$build"/bench-vm/accuracy-self-* | head -n1)
+	grep -v -e '^\s*\[' -e '^@@LIBDAMON' "$d/guest-1.log"
+	echo
+}
+run --budget 1000
+run --budget 1000 --thp
+run --child --budget 1000 --backends kernel,page_idle,soft_dirty
+run
+run --child --seconds 3 --backends kernel,page_idle
