@@ -549,6 +549,8 @@ static const struct dm_ops *backend_ops(int backend)
 		return &dm_ops_page_idle;
 	case DAMON_BACKEND_SOFT_DIRTY:
 		return &dm_ops_soft_dirty;
+	case DAMON_BACKEND_FAULT:
+		return &dm_ops_fault;
 	default:
 		return NULL;
 	}

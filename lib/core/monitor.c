@@ -116,6 +116,9 @@ static void prepare_target(struct dm_monitor *m, struct dm_mon_target *t)
 		r->sampling_addr = r->start + dm_rng_range(&m->rng, 0, pages) * DM_MIN_REGION;
 		r->accessed = 0;
 		r->since = 0;
+		r->acc_how = 0;
+		r->acc_cpu = -1;
+		r->acc_node = -1;
 	}
 	m->ops->prepare(m->inst, &t->ot, rs->v, rs->n);
 }
@@ -256,6 +259,7 @@ static void convert_regions(struct dm_regions *rs, const struct dm_mon_attrs *ol
 		r->nr_accesses = 0;
 		r->nr_unknown = r->nr_earlier = 0;
 		r->sum_clean = r->sum_earlier = 0;
+		memset(&r->who, 0, sizeof(r->who));
 		r->age = (uint32_t)((uint64_t)r->age * old->aggr_us / new->aggr_us);
 	}
 }

@@ -18,6 +18,26 @@ struct dm_range {
 	uint64_t start, end; /* [start, end) */
 };
 
+/* Nodes counted per region; accesses from higher nodes count in the last. */
+#define DM_WHO_NODES 8
+
+/* What a sampled access was, when the primitive can tell (fault). */
+#define DM_ACC_READ  1u
+#define DM_ACC_WRITE 2u
+
+/*
+ * Who accessed a region in this aggregation interval, over the samples that
+ * saw an access and could tell: counts in samples (the range of
+ * nr_accesses), merged size-weighted like nr_accesses, CPUs as a set.
+ */
+struct dm_who {
+	uint16_t nr_reads, nr_writes; /* samples that saw a read, a write (both: both) */
+	uint16_t nr_placed;	      /* samples whose CPU was known */
+	uint16_t pad;
+	uint16_t node[DM_WHO_NODES];  /* samples by the node of the accessing CPU */
+	uint64_t cpus;		      /* CPUs seen, bit (cpu % 64) */
+};
+
 struct dm_region {
 	uint64_t start, end;
 	uint64_t sampling_addr;    /* page checked in the current sampling interval */
@@ -48,6 +68,13 @@ struct dm_region {
 	uint16_t nr_earlier;       /* core: DM_ACCESS_EARLIER samples of this aggregation */
 	uint32_t sum_clean;        /* core: sum of since + 1 - accessed over known samples */
 	uint32_t sum_earlier;      /* core: sum of since over DM_ACCESS_EARLIER samples */
+	/* Set by check() with accessed = 1, by a primitive that can tell (fault;
+	 * the core resets them before every prepare()): */
+	uint8_t acc_how;           /* DM_ACC_READ | DM_ACC_WRITE; 0: cannot tell */
+	int8_t acc_node;           /* -1: cannot tell */
+	int16_t acc_cpu;           /* -1: cannot tell */
+	uint32_t pad;
+	struct dm_who who;         /* core */
 };
 
 /*

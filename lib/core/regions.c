@@ -170,6 +170,21 @@ void dm_regions_update_age(struct dm_regions *rs, uint32_t thres)
  * as the kernel's damon_merge_two_regions(); nr_accesses_bp follows
  * nr_accesses. (last_nr_accesses stays the left one's, as in the kernel: it
  * is overwritten at the reset that follows every merge.) */
+static uint16_t weigh16(uint16_t a, uint64_t sa, uint16_t b, uint64_t sb)
+{
+	return (uint16_t)(((uint64_t)a * sa + (uint64_t)b * sb) / (sa + sb));
+}
+
+void dm_who_merge(struct dm_who *l, uint64_t sl, const struct dm_who *r, uint64_t sr)
+{
+	l->nr_reads = weigh16(l->nr_reads, sl, r->nr_reads, sr);
+	l->nr_writes = weigh16(l->nr_writes, sl, r->nr_writes, sr);
+	l->nr_placed = weigh16(l->nr_placed, sl, r->nr_placed, sr);
+	for (int i = 0; i < DM_WHO_NODES; i++)
+		l->node[i] = weigh16(l->node[i], sl, r->node[i], sr);
+	l->cpus |= r->cpus;
+}
+
 static void merge_two(struct dm_region *l, const struct dm_region *r)
 {
 	uint64_t sl = dm_region_size(l), sr = dm_region_size(r), s = sl + sr;
@@ -177,6 +192,7 @@ static void merge_two(struct dm_region *l, const struct dm_region *r)
 	l->nr_accesses = (uint32_t)(((uint64_t)l->nr_accesses * sl + (uint64_t)r->nr_accesses * sr) / s);
 	l->nr_accesses_bp = l->nr_accesses * 10000;
 	l->age = (uint32_t)(((uint64_t)l->age * sl + (uint64_t)r->age * sr) / s);
+	dm_who_merge(&l->who, sl, &r->who, sr);
 	l->unseen = l->unseen && r->unseen;
 	l->end = r->end;
 }
@@ -282,8 +298,23 @@ void dm_regions_account_sample(struct dm_regions *rs, uint32_t aggr_samples)
 		uint32_t drop = (uint32_t)((uint64_t)r->last_nr_accesses * 10000 / n);
 
 		switch (r->accessed) {
-		case 0:
 		case 1:
+			if (r->acc_how & DM_ACC_READ)
+				r->who.nr_reads++;
+			if (r->acc_how & DM_ACC_WRITE)
+				r->who.nr_writes++;
+			if (r->acc_cpu >= 0) {
+				int node = r->acc_node < 0		  ? -1
+					   : r->acc_node >= DM_WHO_NODES ? DM_WHO_NODES - 1
+									  : r->acc_node;
+
+				r->who.cpus |= 1ULL << (r->acc_cpu % 64);
+				r->who.nr_placed++;
+				if (node >= 0)
+					r->who.node[node]++;
+			}
+			/* fall through */
+		case 0:
 			r->nr_accesses += r->accessed;
 			r->nr_accesses_bp = (r->nr_accesses_bp > drop ? r->nr_accesses_bp - drop : 0) +
 					    r->accessed * 10000u;
@@ -423,6 +454,7 @@ void dm_regions_reset_aggregated(struct dm_regions *rs)
 		r->nr_accesses = 0;
 		r->nr_unknown = r->nr_earlier = 0;
 		r->sum_clean = r->sum_earlier = 0;
+		memset(&r->who, 0, sizeof(r->who));
 	}
 }
 

@@ -51,6 +51,10 @@ void dm_regions_update_age(struct dm_regions *rs, uint32_t thres);
  * nr_accesses and age). Returns the new count. */
 size_t dm_regions_merge(struct dm_regions *rs, uint32_t thres, uint64_t sz_limit);
 
+/* Fold @r's who (of a region of @sr bytes) into @l's (@sl bytes):
+ * size-weighted counts, CPU sets joined. */
+void dm_who_merge(struct dm_who *l, uint64_t sl, const struct dm_who *r, uint64_t sr);
+
 /* Merge the adjacent pair with the smallest combined size until at most
  * @max regions remain (only when the threshold passes could not get there). */
 size_t dm_regions_merge_to(struct dm_regions *rs, size_t max);

@@ -98,6 +98,11 @@ extern const struct dm_ops dm_ops_uffd_wp;
 extern const struct dm_ops dm_ops_sim;
 extern const struct dm_ops dm_ops_page_idle;   /* page_idle.c */
 extern const struct dm_ops dm_ops_soft_dirty;  /* soft_dirty.c */
+extern const struct dm_ops dm_ops_fault;       /* fault.c, fault_sig.c */
+
+/* Can the calling process use the fault backend here (x86-64, PROCMAP_QUERY)?
+ * 0, or -EOPNOTSUPP/... with a sentence. Leaves nothing behind. */
+int dm_fault_probe(struct dm_err *err);
 
 /* Can the calling process use uffd_wp here? Tries userfaultfd with
  * UFFD_USER_MODE_ONLY + WP_ASYNC and PAGEMAP_SCAN on its own pagemap, leaving

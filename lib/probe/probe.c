@@ -234,15 +234,29 @@ static void judge_soft_dirty(const struct dm_probe_in *in, struct damon_backend_
 
 static void judge_fault(const struct dm_probe_in *in, struct damon_backend_status *st)
 {
+	struct dm_err err;
 	bool first = true;
+	int rc;
 
 	st->sees = DAMON_SEES_READS | DAMON_SEES_WRITES;
 	st->usable = 0;
 	snprintf(st->reason, sizeof(st->reason), "fault: ");
-	self_only(in, st->reason, sizeof(st->reason), &first);
+	if (!self_only(in, st->reason, sizeof(st->reason), &first))
+		return;
+	dm_err_clear(&err);
+	rc = dm_fault_probe(&err);
+	if (rc < 0) {
+		const char *msg = err.msg;
+
+		if (!strncmp(msg, "fault: ", 7))
+			msg += 7;
+		clause(st->reason, sizeof(st->reason), &first, msg[0] ? msg : strerror(-rc));
+		return;
+	}
 	clause(st->reason, sizeof(st->reason), &first,
-	       "the fault backend is not implemented in this version; it is opt-in only "
-	       "(it installs a SIGSEGV handler) and AUTO never picks it");
+	       "page protection and a SIGSEGV handler (chained) on the calling process; sees "
+	       "reads and writes, and which CPU; opt-in only: AUTO never picks it");
+	st->usable = 1;
 }
 
 void dm_probe_backend(const struct dm_probe_in *in, int backend, struct damon_backend_status *out)
