@@ -126,8 +126,12 @@ typedef int pid_t;
 	}
 	$result = PyLong_FromLong($1);
 }
-/* ...but a status field holding a -errno is data, not a failure. */
+/* ...but a status field holding a -errno is data, not a failure, nor is a
+ * node number that is -1 when unknown. */
 %typemap(out) int32_t error {
+	$result = PyLong_FromLong($1);
+}
+%typemap(out) int32_t node {
 	$result = PyLong_FromLong($1);
 }
 
@@ -413,10 +417,13 @@ PyObject *damon_py_snapshot_regions(const damon_snapshot *s)
 			damon_py_raise(err, NULL, "damon_snapshot_region");
 			return NULL;
 		}
-		item = Py_BuildValue("(KKIIII)", (unsigned long long)r.start,
+		item = Py_BuildValue("(KKIIIIIIIiIIK)", (unsigned long long)r.start,
 				     (unsigned long long)r.end, (unsigned int)r.nr_accesses,
 				     (unsigned int)r.age, (unsigned int)r.access_rate_bp,
-				     (unsigned int)r.target_idx);
+				     (unsigned int)r.target_idx, (unsigned int)r.nr_reads,
+				     (unsigned int)r.nr_writes, (unsigned int)r.write_bp,
+				     (int)r.node, (unsigned int)r.node_bp, (unsigned int)r.nr_cpus,
+				     (unsigned long long)r.cpus);
 		if (!item) {
 			Py_DECREF(list);
 			return NULL;

@@ -62,6 +62,10 @@ enum damon_sees {
 	DAMON_SEES_WRITES = 1u << 1,
 };
 
+/* A value the backend cannot tell (who accessed a region: struct damon_region,
+ * struct damon_hotness). Since 0.2. */
+#define DAMON_UNKNOWN 0xffffffffu
+
 /* struct damon_ctx_opts.flags */
 enum damon_ctx_flags {
 	/* No library thread: the caller drives the context with damon_ctx_step(). */
@@ -140,6 +144,20 @@ struct damon_region {
 	uint32_t access_rate_bp; /* nr_accesses / (aggr_us / sample_us), in basis points */
 	uint32_t target_idx;     /* position of the target in its context (order of
 				    damon_ctx_add_target() calls, from 0) */
+	/*
+	 * Who accessed it (since 0.2), over the samples of this aggregation
+	 * interval that saw an access; DAMON_UNKNOWN where the backend cannot
+	 * tell. fault tells everything; uffd_wp and soft_dirty see writes only
+	 * (nr_writes = nr_accesses, the rest unknown); kernel and page_idle
+	 * tell none of it.
+	 */
+	uint32_t nr_reads;       /* samples that saw a read (0 .. nr_accesses) */
+	uint32_t nr_writes;      /* samples that saw a write (a sample may see both) */
+	uint32_t write_bp;       /* nr_writes / nr_accesses in bp (0 when not accessed) */
+	int32_t node;            /* NUMA node of the CPUs that made most accesses; -1 unknown */
+	uint32_t node_bp;        /* that node's share of the accesses, in bp */
+	uint32_t nr_cpus;        /* distinct CPUs that accessed it (counted modulo 64) */
+	uint64_t cpus;           /* those CPUs, bit (cpu % 64); 0 when unknown */
 };
 
 /* What damon_ctx_hotness() and damon_target_hotness() answer. */
@@ -150,6 +168,14 @@ struct damon_hotness {
 	uint32_t reserved;
 	uint64_t bytes_covered;  /* how much of [addr, addr+len) is monitored */
 	uint64_t snapshot_seq;
+	/* Who accessed it (since 0.2; struct damon_region), over the covering
+	 * regions weighted by size and accesses; DAMON_UNKNOWN (node -1) when a
+	 * covering region cannot tell. */
+	uint32_t write_bp;       /* share of the accesses that were writes, in bp */
+	int32_t node;            /* the node whose CPUs made most of the accesses */
+	uint32_t node_bp;        /* its share, in bp */
+	uint32_t nr_cpus;        /* CPUs in cpus */
+	uint64_t cpus;           /* the CPUs that accessed it, bit (cpu % 64) */
 };
 
 /* Facts about one snapshot. */

@@ -77,6 +77,13 @@ _public_ int damon_snapshot_region(const damon_snapshot *s, size_t idx, struct d
 	r.age = x->age;
 	r.access_rate_bp = x->access_rate_bp;
 	r.target_idx = x->target_idx;
+	r.nr_reads = x->nr_reads;
+	r.nr_writes = x->nr_writes;
+	r.write_bp = x->write_bp;
+	r.node = x->node;
+	r.node_bp = x->node_bp;
+	r.nr_cpus = x->nr_cpus;
+	r.cpus = x->cpus;
 	return dm_copy_out(ret, &r, sizeof(r), offsetofend(struct damon_region, target_idx));
 }
 

@@ -289,6 +289,36 @@ void dm_monitor_set_attrs(struct dm_monitor *m, const struct dm_mon_attrs *attrs
 		m->next_sample_us = now + m->sample_us;
 }
 
+/* A region's who fields in a snapshot, as far as the primitive can tell. */
+static void publish_who(const struct dm_monitor *m, const struct dm_region *r,
+		       struct dm_snap_region *o)
+{
+	const struct dm_who *w = &r->who;
+	uint32_t tells = m->ops->tells, best = 0;
+
+	dm_snap_region_who_unknown(o);
+	if (tells & DM_TELLS_RW) {
+		o->nr_reads = w->nr_reads < o->nr_accesses ? w->nr_reads : o->nr_accesses;
+		o->nr_writes = w->nr_writes < o->nr_accesses ? w->nr_writes : o->nr_accesses;
+		o->write_bp = o->nr_accesses ? o->nr_writes * 10000 / o->nr_accesses : 0;
+	} else if (m->ops->sees == DAMON_SEES_WRITES) {
+		o->nr_writes = o->nr_accesses; /* every access it sees is a write */
+	}
+	if (tells & DM_TELLS_CPU) {
+		o->cpus = w->cpus;
+		o->nr_cpus = (uint32_t)__builtin_popcountll(w->cpus);
+		o->node_bp = 0;
+		for (int i = 0; i < DM_WHO_NODES; i++)
+			if (w->node[i] > best) {
+				best = w->node[i];
+				o->node = i;
+			}
+		if (best && w->nr_placed)
+			o->node_bp = best * 10000 / w->nr_placed > 10000 ? 10000
+									 : best * 10000 / w->nr_placed;
+	}
+}
+
 static void publish(struct dm_monitor *m, uint64_t now)
 {
 	size_t nr = dm_monitor_nr_regions(m), k = 0;
@@ -333,6 +363,7 @@ static void publish(struct dm_monitor *m, uint64_t now)
 			o->age = r->age;
 			o->access_rate_bp = bp > 10000 ? 10000 : (uint32_t)bp;
 			o->target_idx = t->id; /* its place in the context */
+			publish_who(m, r, o);
 		}
 		ti++;
 	}

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later OR BSD-2-Clause
 #include <errno.h>
+#include <stdbool.h>
 #include <string.h>
 
 #include "snapshot.h"
@@ -14,6 +15,14 @@
  * microseconds and happens once per aggregation interval, so two tries
  * almost always suffice; the bound keeps a reader from spinning forever. */
 #define HOTNESS_TRIES 64
+
+void dm_snap_region_who_unknown(struct dm_snap_region *r)
+{
+	r->nr_reads = r->nr_writes = r->write_bp = DAMON_UNKNOWN;
+	r->node = -1;
+	r->node_bp = r->nr_cpus = DAMON_UNKNOWN;
+	r->cpus = 0;
+}
 
 struct damon_snapshot *dm_snapshot_new(const struct dm_alloc *a, uint32_t nr_targets,
 				       size_t nr_regions)
@@ -83,7 +92,7 @@ static struct dm_hot_slot *slot_new(struct dm_publisher *p, uint32_t nr_targets,
 
 	s = dm_calloc(&p->alloc, 1,
 		      sizeof(*s) + cap_t * sizeof(*s->targets) +
-			      cap_r * (sizeof(*s->ends) + sizeof(*s->regions)));
+			      cap_r * (sizeof(*s->ends) + sizeof(*s->regions) + sizeof(*s->who)));
 	if (!s)
 		return NULL;
 	s->cap_targets = cap_t;
@@ -91,6 +100,7 @@ static struct dm_hot_slot *slot_new(struct dm_publisher *p, uint32_t nr_targets,
 	s->targets = (struct dm_snap_target *)(s + 1);
 	s->ends = (uint64_t *)(s->targets + cap_t);
 	s->regions = (struct dm_hot_region *)(s->ends + cap_r);
+	s->who = (struct dm_hot_who *)(s->regions + cap_r);
 	return s;
 }
 
@@ -126,6 +136,12 @@ static int slot_write(struct dm_publisher *p, int i, const struct damon_snapshot
 		STORE(s->ends[r], src->regions[r].end);
 		STORE(s->regions[r].access_rate_bp, src->regions[r].access_rate_bp);
 		STORE(s->regions[r].age, src->regions[r].age);
+		STORE(s->who[r].nr_accesses, src->regions[r].nr_accesses);
+		STORE(s->who[r].nr_writes, src->regions[r].nr_writes);
+		STORE(s->who[r].node, src->regions[r].node);
+		STORE(s->who[r].node_bp, src->regions[r].node_bp);
+		STORE(s->who[r].cpus, src->regions[r].cpus);
+		STORE(s->who[r].nr_cpus, src->regions[r].nr_cpus);
 	}
 	STORE(s->nr_regions, src->nr_regions);
 	STORE(s->nr_targets, src->nr_targets);
@@ -180,6 +196,12 @@ static int slot_hotness(const struct dm_hot_slot *s, uint32_t target_id, uint64_
 	unsigned __int128 weighted = 0;
 	uint32_t min_age = UINT32_MAX, max_age = 0;
 	uint32_t t;
+	/* who: bytes x accesses, of all, of writes, per node (the few nodes
+	 * met are kept in a small array: no allocation) */
+	uint64_t w_acc = 0, w_wr = 0, w_node[8] = { 0 }, cpus = 0;
+	int32_t nodes[8];
+	int nr_nodes = 0;
+	bool wr_known = true, node_known = true, cpu_known = true;
 
 	/* Bounds come from racing memory: clamp them to what exists. */
 	if (nr_t > s->cap_targets)
@@ -236,6 +258,34 @@ static int slot_hotness(const struct dm_hot_slot *s, uint32_t target_id, uint64_
 			min_age = age;
 		if (age > max_age)
 			max_age = age;
+		{
+			const struct dm_hot_who *w = &s->who[i];
+			uint64_t kb = (oe - os) >> 10, acc = kb * LOAD(w->nr_accesses);
+			uint32_t nw = LOAD(w->nr_writes), nbp = LOAD(w->node_bp);
+			int32_t node = LOAD(w->node);
+
+			w_acc += acc;
+			if (nw == DAMON_UNKNOWN)
+				wr_known = false;
+			else
+				w_wr += kb * nw;
+			if (LOAD(w->nr_cpus) == DAMON_UNKNOWN)
+				cpu_known = false;
+			else
+				cpus |= LOAD(w->cpus);
+			if (node < 0 && nbp == DAMON_UNKNOWN) {
+				node_known = false;
+			} else if (node >= 0 && acc) {
+				int k = 0;
+
+				while (k < nr_nodes && nodes[k] != node)
+					k++;
+				if (k == nr_nodes && nr_nodes < 8)
+					nodes[nr_nodes++] = node;
+				if (k < nr_nodes)
+					w_node[k] += acc / 10000 * nbp + acc % 10000 * nbp / 10000;
+			}
+		}
 	}
 	if (!covered)
 		return -ENOENT;
@@ -249,6 +299,21 @@ static int slot_hotness(const struct dm_hot_slot *s, uint32_t target_id, uint64_
 	h->max_age = max_age;
 	h->bytes_covered = covered;
 	h->snapshot_seq = LOAD(s->seq);
+	h->write_bp = !wr_known ? DAMON_UNKNOWN : w_acc ? (uint32_t)(w_wr * 10000 / w_acc) : 0;
+	if (h->write_bp != DAMON_UNKNOWN && h->write_bp > 10000)
+		h->write_bp = 10000;
+	h->node = -1;
+	h->node_bp = node_known ? 0 : DAMON_UNKNOWN;
+	for (int k = 0; node_known && k < nr_nodes; k++) {
+		uint32_t bp = w_acc ? (uint32_t)(w_node[k] * 10000 / w_acc) : 0;
+
+		if (h->node < 0 || bp > h->node_bp) {
+			h->node = nodes[k];
+			h->node_bp = bp;
+		}
+	}
+	h->cpus = cpu_known ? cpus : 0;
+	h->nr_cpus = cpu_known ? (uint32_t)__builtin_popcountll(cpus) : DAMON_UNKNOWN;
 	return 0;
 }
 
@@ -277,6 +342,11 @@ int dm_publisher_hotness(struct dm_publisher *p, uint32_t target_id, uint64_t ad
 		ret->reserved = 0;
 		ret->bytes_covered = h.bytes_covered;
 		ret->snapshot_seq = h.snapshot_seq;
+		ret->write_bp = h.write_bp;
+		ret->node = h.node;
+		ret->node_bp = h.node_bp;
+		ret->nr_cpus = h.nr_cpus;
+		ret->cpus = h.cpus;
 		return 0;
 	}
 	return -EAGAIN;

@@ -30,12 +30,19 @@
 
 #include "../util/alloc.h"
 
-/* One region as snapshots store it. */
+/* One region as snapshots store it (the who fields: struct damon_region). */
 struct dm_snap_region {
 	uint64_t start, end;
 	uint32_t nr_accesses, age;
 	uint32_t access_rate_bp, target_idx;
+	uint32_t nr_reads, nr_writes, write_bp;
+	int32_t node;
+	uint32_t node_bp, nr_cpus;
+	uint64_t cpus;
 };
+
+/* A region's who fields when the backend can tell none of them. */
+void dm_snap_region_who_unknown(struct dm_snap_region *r);
 
 /* Where one target's regions are inside a snapshot. */
 struct dm_snap_target {
@@ -66,6 +73,16 @@ struct dm_hot_region {
 	uint32_t access_rate_bp, age;
 };
 
+/* Who accessed a region, for hotness: apart, read only for the regions a
+ * query covers. */
+struct dm_hot_who {
+	uint32_t nr_accesses, nr_writes; /* nr_writes DAMON_UNKNOWN: cannot tell */
+	int32_t node;			 /* -1: cannot tell */
+	uint32_t node_bp;
+	uint64_t cpus;			 /* with nr_cpus DAMON_UNKNOWN: cannot tell */
+	uint32_t nr_cpus, pad;
+};
+
 struct dm_hot_slot {
 	size_t cap_regions, cap_targets;
 	uint64_t seq;
@@ -75,6 +92,7 @@ struct dm_hot_slot {
 	struct dm_snap_target *targets;   /* inside this allocation */
 	uint64_t *ends;                   /* inside this allocation */
 	struct dm_hot_region *regions;    /* inside this allocation */
+	struct dm_hot_who *who;           /* inside this allocation */
 	struct dm_hot_slot *retired_next; /* kept until the publisher is freed */
 };
 

@@ -927,6 +927,7 @@ int dm_kernel_publish(struct dm_kernel *k, size_t n, struct dm_err *err)
 			o->age = g->age;
 			o->access_rate_bp = (uint32_t)((uint64_t)acc * 10000 / max_acc);
 			o->target_idx = ti;
+			dm_snap_region_who_unknown(o); /* the accessed bit tells nobody */
 		}
 		s->targets[ti].nr = (uint32_t)r - s->targets[ti].first;
 		ti++;

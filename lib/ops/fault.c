@@ -597,6 +597,7 @@ static uint64_t fault_app_cost_ns(struct dm_ops_inst *in)
 const struct dm_ops dm_ops_fault = {
 	.name = "fault",
 	.sees = DAMON_SEES_READS | DAMON_SEES_WRITES,
+	.tells = DM_TELLS_RW | DM_TELLS_CPU,
 	.open = fault_open,
 	.close = fault_close,
 	.target_init = fault_target_init,

@@ -37,9 +37,14 @@ struct dm_ops_target {
 	void *priv;                      /* the ops set's per-target state */
 };
 
+/* What check() can tell about an access besides that it happened. */
+#define DM_TELLS_RW  1u /* reads from writes (region acc_how) */
+#define DM_TELLS_CPU 2u /* the CPU and node (region acc_cpu, acc_node) */
+
 struct dm_ops {
 	const char *name;
-	uint32_t sees; /* enum damon_sees */
+	uint32_t sees;	/* enum damon_sees */
+	uint32_t tells; /* DM_TELLS_* */
 
 	int (*open)(struct dm_ops_inst **ret, const struct dm_ops_cfg *cfg, struct dm_err *err);
 	void (*close)(struct dm_ops_inst *inst);

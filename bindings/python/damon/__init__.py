@@ -35,6 +35,7 @@ import select as _select
 import threading as _threading
 import weakref as _weakref
 from typing import NamedTuple as _NamedTuple
+from typing import Optional as _Optional
 
 from . import capi as _capi
 
@@ -43,7 +44,7 @@ __all__ = [
     "DAMOS_F_ALLOW_WRITES_ONLY",
     "Attrs", "BackendStatus", "Context", "Hotness", "QuotaState", "Region", "Scheme",
     "SchemeStats", "Snapshot", "Status", "Target",
-    "backend_name", "probe", "version",
+    "UNKNOWN", "backend_name", "probe", "version",
 ]
 
 __version__ = _capi.damon_version_string()
@@ -96,14 +97,29 @@ class BackendStatus(_NamedTuple):
     reason: str
 
 
+UNKNOWN = 0xffffffff  # DAMON_UNKNOWN: what a backend cannot tell
+
+
+def _known(v):
+    return None if v == UNKNOWN else v
+
+
 class Region(_NamedTuple):
-    """One region of a snapshot: [start, end) with its access pattern."""
+    """One region of a snapshot: [start, end) with its access pattern, and
+    who accessed it (None where the backend cannot tell: see damon.h)."""
     start: int
     end: int
     nr_accesses: int
     age: int
     access_rate_bp: int
     target_idx: int
+    nr_reads: _Optional[int] = None
+    nr_writes: _Optional[int] = None
+    write_bp: _Optional[int] = None
+    node: _Optional[int] = None
+    node_bp: _Optional[int] = None
+    nr_cpus: _Optional[int] = None
+    cpus: _Optional[int] = None
 
     @property
     def size(self):
@@ -120,6 +136,24 @@ class Hotness(_NamedTuple):
     max_age: int
     bytes_covered: int
     snapshot_seq: int
+    write_bp: _Optional[int] = None
+    node: _Optional[int] = None
+    node_bp: _Optional[int] = None
+    nr_cpus: _Optional[int] = None
+    cpus: _Optional[int] = None
+
+
+def _region(r):
+    nr_reads, nr_writes, write_bp, node, node_bp, nr_cpus, cpus = r[6:]
+    return Region(*r[:6], _known(nr_reads), _known(nr_writes), _known(write_bp),
+                  None if node < 0 else node, _known(node_bp), _known(nr_cpus),
+                  None if nr_cpus == UNKNOWN else cpus)
+
+
+def _hotness(h):
+    return Hotness(h.access_rate_bp, h.min_age, h.max_age, h.bytes_covered, h.snapshot_seq,
+                   _known(h.write_bp), None if h.node < 0 else h.node, _known(h.node_bp),
+                   _known(h.nr_cpus), None if h.nr_cpus == UNKNOWN else h.cpus)
 
 
 class SchemeStats(_NamedTuple):
@@ -312,7 +346,7 @@ class Target:
         with self._h.lock:
             self._h.get()
             h = _capi.damon_target_hotness(self._ptr, a, n)
-        return Hotness(h.access_rate_bp, h.min_age, h.max_age, h.bytes_covered, h.snapshot_seq)
+        return _hotness(h)
 
     def __repr__(self):
         state = " (context closed)" if self._h.ptr is None else ""
@@ -429,7 +463,7 @@ class Snapshot:
                 if self._regions is None:
                     if self._ptr is None:
                         raise ValueError("operation on a closed damon.Snapshot")
-                    self._regions = tuple(Region(*r)
+                    self._regions = tuple(_region(r)
                                           for r in _capi.damon_py_snapshot_regions(self._ptr))
         return self._regions
 
@@ -738,4 +772,4 @@ class Context:
         overlaps."""
         a, n = _range(addr, length)
         h = self._call(_capi.damon_ctx_hotness, a, n)
-        return Hotness(h.access_rate_bp, h.min_age, h.max_age, h.bytes_covered, h.snapshot_seq)
+        return _hotness(h)
