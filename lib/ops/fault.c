@@ -29,6 +29,9 @@
  * - file-backed mappings that are not writable and executable mappings
  *   (code, read-only data, relocations): the handler's own calls could need
  *   them;
+ * - pages next to a PROT_NONE mapping (an application's guard): the armed
+ *   page would merge into it, and libdamon could not tell its page from the
+ *   application's any more;
  * - hugetlbfs (mprotect works per huge page), special mappings (vdso, vvar);
  * - the handler's own data.
  * Sample pages there read DM_ACCESS_UNKNOWN. Arming a page of a transparent
@@ -383,6 +386,9 @@ static int fault_update(struct dm_ops_inst *in, struct dm_ops_target *t, struct 
 	if (getpid() != in->pid)
 		return dm_err_set(err, -ECHILD, "fault: instance used after fork()");
 	ft = t->priv;
+	/* The last sample's pages were checked already: restore them first, or
+	 * each would show in the maps as a small PROT_NONE mapping, a guard. */
+	dm_fault_disarm(ft->table, 0, UINT64_MAX);
 	ft->nr_maps = 0;
 	ft->nr_stacks = 0;
 	c.in = in;
@@ -434,6 +440,24 @@ static const struct fmap *find_map(const struct ftarget *ft, uint64_t addr)
 	return NULL;
 }
 
+/* Is the mapping covering @addr one without access that touches @page
+ * (ending at it when @below, starting right after it otherwise)? */
+static bool no_access_at(struct dm_ops_inst *in, uint64_t addr, uint64_t page, bool below)
+{
+	struct dm_procmap_query q;
+
+	memset(&q, 0, sizeof(q));
+	q.size = sizeof(q);
+	q.query_addr = addr;
+	if (dm_raw_syscall3(SYS_ioctl, in->maps_fd, (long)DM_PROCMAP_QUERY, (long)&q) ||
+	    q.vma_start > addr || q.vma_end <= addr)
+		return false; /* nothing mapped there */
+	if (below ? q.vma_end != page : q.vma_start != page + PAGE_SZ)
+		return false;
+	return !(q.vma_flags & (DM_PROCMAP_QUERY_VMA_READABLE | DM_PROCMAP_QUERY_VMA_WRITABLE |
+				DM_PROCMAP_QUERY_VMA_EXECUTABLE));
+}
+
 /* The protection of @page now, if it may be armed: 0 (PROT_NONE) if not.
  * The maps list says which mappings may; the kernel says what they are now
  * (the application may have changed them since the last update). */
@@ -455,6 +479,12 @@ static int current_prot(struct dm_ops_inst *in, const struct ftarget *ft, uint64
 	    q.vma_start > page || q.vma_end <= page || q.vma_page_size != PAGE_SZ)
 		return 0;
 	if (q.vma_flags & (DM_PROCMAP_QUERY_VMA_SHARED | DM_PROCMAP_QUERY_VMA_EXECUTABLE))
+		return 0;
+	/* Next to a PROT_NONE mapping (an application's guard), an armed page
+	 * would merge into it, and libdamon could no longer tell its page from
+	 * the application's: never arm there. */
+	if ((page == q.vma_start && no_access_at(in, page - PAGE_SZ, page, true)) ||
+	    (page + PAGE_SZ == q.vma_end && no_access_at(in, page + PAGE_SZ, page, false)))
 		return 0;
 	if (q.vma_flags & DM_PROCMAP_QUERY_VMA_READABLE)
 		prot |= PROT_READ;

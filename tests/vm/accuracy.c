@@ -2,7 +2,7 @@
 /*
  * accuracy — one meaning on every backend: the same workload, phase after
  * phase, watched by kernel DAMON and by libdamon's own engine on page_idle,
- * soft_dirty and uffd_wp, one backend after the other in the same guest.
+ * soft_dirty, uffd_wp and fault, one backend after the other in one guest.
  *
  *   accuracy [--phase N] [--backends LIST] [--check [--goals LIST]] [--quick]
  *            [--thp] [--child [--vaddr]] [--budget PERMILLE] [--seconds S] [-v]
@@ -493,11 +493,13 @@ static void print_row(const char *backend, const struct phase *ph, const struct 
 int main(int argc, char **argv)
 {
 	static const int all_backends[] = { DAMON_BACKEND_KERNEL, DAMON_BACKEND_PAGE_IDLE,
-					    DAMON_BACKEND_SOFT_DIRTY, DAMON_BACKEND_UFFD_WP };
+					    DAMON_BACKEND_SOFT_DIRTY, DAMON_BACKEND_UFFD_WP,
+					    DAMON_BACKEND_FAULT };
 	int backends[8], nb = 0, failures = 0;
 	const struct phase *ph = full_phases;
 	size_t nph = sizeof(full_phases) / sizeof(full_phases[0]);
 	static struct result res[8][MAX_PHASES];
+	/* (the backends list holds at most 8) */
 	struct cost cost[8] = { 0 };
 	unsigned int N = 10;
 	bool check = false, thp = false, child = false, vaddr = false, in_vm = access("/etc/libdamon-vm", F_OK) == 0;
@@ -551,7 +553,8 @@ int main(int argc, char **argv)
 	}
 	if (!nb)
 		for (size_t i = 0; i < sizeof(all_backends) / sizeof(all_backends[0]); i++)
-			if (!child || all_backends[i] != DAMON_BACKEND_UFFD_WP)
+			if (!child || (all_backends[i] != DAMON_BACKEND_UFFD_WP &&
+				       all_backends[i] != DAMON_BACKEND_FAULT))
 				backends[nb++] = all_backends[i];
 	for (int i = 0; i < nb; i++)
 		if (!in_vm && backends[i] != DAMON_BACKEND_UFFD_WP &&

@@ -19,6 +19,7 @@ usage: run-vm.sh --kernel 6.1|6.12|7.2|self [options] -- PROGRAM [ARGS...]
   --kernel K        Debian kernel to boot (6.1 bookworm, 6.12 trixie, 7.2 sid), or
                     self: the suite's own (build-kernel.sh; idle page tracking)
   --numa            two NUMA nodes, node 1 without CPUs; numa_balancing off
+  --numa-cpus       two NUMA nodes with half the CPUs each (--smp 2 or more)
   --zram [SIZE]     zram swap of SIZE (default 512M), modules from the kernel's packages
   --append ARGS     extra kernel command line (repeatable)
   --timeout S       seconds per boot (default 300)
@@ -40,6 +41,7 @@ while [ $# -gt 0 ]; do
 	case "$1" in
 	--kernel) kernel=${2:?}; shift ;;
 	--numa) numa=1 ;;
+	--numa-cpus) numa=2 ;;
 	--zram)
 		zram=512M
 		case "${2:-}" in [0-9]*) zram=$2; shift ;; esac ;;
@@ -139,7 +141,7 @@ sq() { printf "'%s'" "${1//\'/\'\\\'\'}"; }
 
 setup=$ov/test/setup
 : >"$setup"
-if [ $numa = 1 ]; then
+if [ $numa != 0 ]; then
 	# Also at run time: the boot parameter only takes enable/disable.
 	# (A kernel without /proc/sys, like the suite's own, has only the boot
 	# parameter: the setup must not fail there.)
@@ -207,13 +209,19 @@ qemu_args=(-accel tcg,thread=multi -m "$mem" -smp "$smp"
 	-kernel "$kdir/vmlinuz" -initrd "$work/initrd"
 	-display none -serial stdio -monitor none -no-reboot
 	-device isa-debug-exit,iobase=0xf4,iosize=0x04)
-if [ $numa = 1 ]; then
+if [ $numa != 0 ]; then
 	half=$((mem / 2))
 	# shellcheck disable=SC2054
 	qemu_args+=(-object "memory-backend-ram,id=m0,size=${half}M"
-		-object "memory-backend-ram,id=m1,size=$((mem - half))M"
-		-numa "node,nodeid=0,cpus=0-$((smp - 1)),memdev=m0"
-		-numa node,nodeid=1,memdev=m1)
+		-object "memory-backend-ram,id=m1,size=$((mem - half))M")
+	if [ $numa = 1 ]; then
+		qemu_args+=(-numa "node,nodeid=0,cpus=0-$((smp - 1)),memdev=m0"
+			-numa node,nodeid=1,memdev=m1)
+	else
+		[ "$smp" -ge 2 ] || vm_die "--numa-cpus needs --smp 2 or more"
+		qemu_args+=(-numa "node,nodeid=0,cpus=0-$((smp / 2 - 1)),memdev=m0"
+			-numa "node,nodeid=1,cpus=$((smp / 2))-$((smp - 1)),memdev=m1")
+	fi
 	cmdline="$cmdline numa_balancing=disable"
 fi
 [ ${#append[@]} -gt 0 ] && cmdline="$cmdline ${append[*]}"
