@@ -137,7 +137,10 @@ static int slot_write(struct dm_publisher *p, int i, const struct damon_snapshot
 		STORE(s->regions[r].access_rate_bp, src->regions[r].access_rate_bp);
 		STORE(s->regions[r].age, src->regions[r].age);
 		STORE(s->who[r].nr_accesses, src->regions[r].nr_accesses);
-		STORE(s->who[r].nr_writes, src->regions[r].nr_writes);
+		/* a writes-only backend knows its writes, not their share */
+		STORE(s->who[r].nr_writes, src->regions[r].write_bp == DAMON_UNKNOWN
+						   ? DAMON_UNKNOWN
+						   : src->regions[r].nr_writes);
 		STORE(s->who[r].node, src->regions[r].node);
 		STORE(s->who[r].node_bp, src->regions[r].node_bp);
 		STORE(s->who[r].cpus, src->regions[r].cpus);

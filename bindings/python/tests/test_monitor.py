@@ -253,3 +253,43 @@ def test_pause_manual(monitorable):
         while time.monotonic() < deadline and ctx.snapshot().seq <= seq:
             time.sleep(ctx.step() / 1e6)
         assert ctx.snapshot().seq > seq, "no snapshot after resume"
+
+
+def fault_usable():
+    st = [s for s in damon.probe(ops="fvaddr", pid=0) if s.name == "fault"]
+    return bool(st and st[0].usable)
+
+
+@pytest.mark.skipif(not fault_usable(), reason="the fault backend cannot run here "
+                    "(x86-64 and Linux >= 6.11 needed)")
+def test_who_accessed_fault():
+    """fault tells writes from reads and the CPUs; uffd_wp tells writes only.
+    (A private mapping: fault leaves shared ones alone, and mmap(-1, ...)
+    is shared by default.)"""
+    mm = mmap.mmap(-1, 64 * MiB, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+    view = memoryview(mm)
+    hot = view[8 * MiB:16 * MiB]
+    with Writer(hot), damon.Context(ops="fvaddr", backend="fault",
+                                   cpu_budget_permille=1000) as ctx:
+        t = ctx.add_target(pid=0)
+        addr, length = damon.capi.damon_py_buffer_range(view)
+        t.add_range(addr, addr + length)
+        ctx.start()
+        h, _ = wait_until_hot(ctx, hot, view[32 * MiB:])
+        assert ctx.backend == "fault"
+        assert h.access_rate_bp >= 1000
+        assert h.write_bp is not None and h.write_bp >= 5000, h
+        assert h.nr_cpus is not None and h.nr_cpus >= 1 and h.cpus, h
+        assert h.node is not None and h.node >= 0, h
+        regions = [r for r in ctx.snapshot() if r.nr_accesses]
+        assert regions and all(r.nr_writes is not None for r in regions)
+    with Writer(hot), damon.Context(ops="fvaddr", backend="uffd_wp") as ctx:
+        t = ctx.add_target(pid=0)
+        t.add_range(addr, addr + length)
+        ctx.start()
+        h, _ = wait_until_hot(ctx, hot, view[32 * MiB:])
+        assert h.write_bp is None and h.node is None and h.nr_cpus is None, h
+        r = [r for r in ctx.snapshot() if r.nr_accesses][0]
+        assert r.nr_writes == r.nr_accesses and r.nr_reads is None, r
+    del view, hot
+    mm.close()
