@@ -16,12 +16,14 @@ scripts/deps.sh --vm
 [ -f "$build/build.ninja" ] || meson setup "$build" >/dev/null
 ninja -C "$build" tests/vm/accuracy >/dev/null
 bin=$build/tests/vm/accuracy
+n=0
 run() {
+	n=$((n + 1))
 	echo "== accuracy $*"
-	tests/vm/run-vm.sh --kernel self --smp 1 --timeout 1200 --keep \
-		--results "$build/bench-vm" -- "$bin" "$@" >/dev/null 2>&1 || true
-	d=$(ls -td "$build"/bench-vm/accuracy-self-* | head -n1)
-	grep -v -e '^\s*\[' -e '^@@LIBDAMON' "$d/guest-1.log"
+	rm -rf "$build/bench-vm/$n"
+	tests/vm/run-vm.sh --kernel self --smp 1 --timeout 1500 --keep \
+		--results "$build/bench-vm/$n" -- "$bin" "$@" >/dev/null 2>&1 || true
+	grep -hv -e '^\s*\[' -e '^@@LIBDAMON' "$build/bench-vm/$n"/*/guest-1.log
 	echo
 }
 run --budget 1000
