@@ -104,22 +104,6 @@ static uint64_t page_of(uint64_t a)
 	return a & ~(PAGE_SZ - 1);
 }
 
-static void *grow(const struct dm_alloc *a, void *v, size_t *cap, size_t need, size_t elem)
-{
-	size_t ncap;
-	void *nv;
-
-	if (need <= *cap)
-		return v;
-	ncap = *cap ? *cap : 16;
-	while (ncap < need)
-		ncap *= 2;
-	nv = dm_realloc(a, v, *cap * elem, ncap * elem);
-	if (nv)
-		*cap = ncap;
-	return nv;
-}
-
 static uint64_t now_ns(void)
 {
 	struct timespec ts;
@@ -347,7 +331,7 @@ static int collect_cb(const struct dm_map *m, void *userdata)
 
 	if (ft->nr_maps && m->start < ft->maps[ft->nr_maps - 1].end)
 		return 0; /* never in a consistent maps file */
-	v = grow(&c->in->alloc, ft->maps, &ft->cap_maps, ft->nr_maps + 1, sizeof(*v));
+	v = dm_grow(&c->in->alloc, ft->maps, &ft->cap_maps, ft->nr_maps + 1, sizeof(*v));
 	if (!v)
 		return -ENOMEM;
 	ft->maps = v;
@@ -359,7 +343,7 @@ static int collect_cb(const struct dm_map *m, void *userdata)
 	if (!(m->perms & (DM_MAP_READ | DM_MAP_WRITE | DM_MAP_EXEC)) &&
 	    m->end - m->start <= 256 * 1024) {
 		/* a guard: a stack may sit on it */
-		struct dm_range *r = grow(&c->in->alloc, ft->stacks, &ft->cap_stacks,
+		struct dm_range *r = dm_grow(&c->in->alloc, ft->stacks, &ft->cap_stacks,
 					  ft->nr_stacks + 1, sizeof(*r));
 
 		if (!r)
@@ -406,7 +390,7 @@ static int fault_update(struct dm_ops_inst *in, struct dm_ops_target *t, struct 
 			return dm_err_set(err, r, "fault: invalid fixed ranges");
 		return r;
 	}
-	ft->ranges = grow(&in->alloc, ft->ranges, &ft->cap_ranges, ft->nr_maps ? ft->nr_maps : 1,
+	ft->ranges = dm_grow(&in->alloc, ft->ranges, &ft->cap_ranges, ft->nr_maps ? ft->nr_maps : 1,
 			  sizeof(*ft->ranges));
 	if (!ft->ranges)
 		return dm_err_set(err, -ENOMEM, "fault: out of memory");
@@ -533,11 +517,11 @@ static void fault_prepare(struct dm_ops_inst *in, struct dm_ops_target *t, struc
 	ft = t->priv;
 	dm_fault_disarm(ft->table, 0, UINT64_MAX);
 	ft->nr_pages = 0;
-	p = grow(&in->alloc, ft->pages, &ft->cap_pages, n, sizeof(*ft->pages));
+	p = dm_grow(&in->alloc, ft->pages, &ft->cap_pages, n, sizeof(*ft->pages));
 	if (!p)
 		return; /* check() reads unknown */
 	ft->pages = p;
-	p = grow(&in->alloc, ft->armed, &ft->cap_armed, n, sizeof(*ft->armed));
+	p = dm_grow(&in->alloc, ft->armed, &ft->cap_armed, n, sizeof(*ft->armed));
 	if (!p)
 		return;
 	ft->armed = p;

@@ -331,26 +331,6 @@ struct utarget {
 	size_t nr_refused_einval, nr_refused_eperm, nr_foreign, nr_registered;
 };
 
-static void *grow(const struct dm_alloc *a, void *v, size_t *cap, size_t need, size_t elem)
-{
-	size_t ncap;
-	void *nv;
-
-	if (need <= *cap)
-		return v;
-	ncap = *cap ? *cap : 64;
-	while (ncap < need) {
-		if (ncap > SIZE_MAX / 2 / elem)
-			return NULL;
-		ncap *= 2;
-	}
-	nv = dm_realloc(a, v, *cap * elem, ncap * elem);
-	if (!nv)
-		return NULL;
-	*cap = ncap;
-	return nv;
-}
-
 static struct map_ent *find_map(struct map_ent *v, size_t n, uint64_t addr)
 {
 	size_t lo = 0, hi = n;
@@ -620,7 +600,7 @@ static int collect_cb(const struct dm_map *m, void *userdata)
 
 	if (ut->nr_new && m->start < ut->new_maps[ut->nr_new - 1].end)
 		return 0; /* never in a consistent maps file */
-	e = grow(&c->inst->alloc, ut->new_maps, &ut->cap_new, ut->nr_new + 1, sizeof(*e));
+	e = dm_grow(&c->inst->alloc, ut->new_maps, &ut->cap_new, ut->nr_new + 1, sizeof(*e));
 	if (!e)
 		return -ENOMEM;
 	ut->new_maps = e;
@@ -718,7 +698,7 @@ static int uffd_update(struct dm_ops_inst *inst, struct dm_ops_target *t, struct
 		if (nret < 0)
 			return dm_err_set(err, nret, "uffd_wp: invalid fixed ranges");
 	} else {
-		struct dm_range *rg = grow(&inst->alloc, ut->ranges, &ut->cap_ranges,
+		struct dm_range *rg = dm_grow(&inst->alloc, ut->ranges, &ut->cap_ranges,
 					   ut->nr_new ? ut->nr_new : 1, sizeof(*rg));
 
 		if (!rg)
@@ -810,13 +790,13 @@ static void uffd_prepare(struct dm_ops_inst *inst, struct dm_ops_target *t, stru
 		size_t c1 = ut->cap_pages, c2 = ut->cap_pages, c3 = ut->cap_pages;
 		void *p;
 
-		p = grow(&inst->alloc, ut->pages, &c1, n, sizeof(*ut->pages));
+		p = dm_grow(&inst->alloc, ut->pages, &c1, n, sizeof(*ut->pages));
 		if (p)
 			ut->pages = p;
-		p = p ? grow(&inst->alloc, ut->spare, &c2, n, sizeof(*ut->spare)) : NULL;
+		p = p ? dm_grow(&inst->alloc, ut->spare, &c2, n, sizeof(*ut->spare)) : NULL;
 		if (p)
 			ut->spare = p;
-		p = p ? grow(&inst->alloc, ut->draw, &c3, n, sizeof(*ut->draw)) : NULL;
+		p = p ? dm_grow(&inst->alloc, ut->draw, &c3, n, sizeof(*ut->draw)) : NULL;
 		if (p)
 			ut->draw = p;
 		if (!p)

@@ -49,3 +49,23 @@ void dm_free(const struct dm_alloc *a, void *ptr)
 	else
 		free(ptr);
 }
+
+void *dm_grow(const struct dm_alloc *a, void *v, size_t *cap, size_t need, size_t elem)
+{
+	size_t ncap;
+	void *nv;
+
+	if (need <= *cap)
+		return v;
+	ncap = *cap ? *cap : 64;
+	while (ncap < need) {
+		if (ncap > SIZE_MAX / 2 / elem)
+			return NULL;
+		ncap *= 2;
+	}
+	nv = dm_realloc(a, v, *cap * elem, ncap * elem);
+	if (!nv)
+		return NULL;
+	*cap = ncap;
+	return nv;
+}

@@ -21,4 +21,9 @@ void *dm_calloc(const struct dm_alloc *a, size_t nmemb, size_t size);
 void *dm_realloc(const struct dm_alloc *a, void *ptr, size_t old_size, size_t new_size);
 void dm_free(const struct dm_alloc *a, void *ptr);
 
+/* An array @v of *@cap elements of @elem bytes, grown (doubling, from 64) to
+ * hold at least @need. Return: the array (*@cap updated), or NULL when out of
+ * memory (@v and *@cap untouched). */
+void *dm_grow(const struct dm_alloc *a, void *v, size_t *cap, size_t need, size_t elem);
+
 #endif
