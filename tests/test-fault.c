@@ -167,7 +167,7 @@ static void hot_bytes(damon_ctx *ctx, const void *p, size_t len, uint64_t a, uin
 	if (damon_ctx_snapshot(ctx, &s))
 		return;
 	for (size_t i = 0; i < damon_snapshot_nr_regions(s); i++) {
-		struct damon_region r = { .sz = sizeof(r) };
+		struct damon_region r = {.sz = sizeof(r)};
 		uint64_t os, oe;
 
 		if (damon_snapshot_region(s, i, &r) || r.access_rate_bp < 2000)
@@ -193,7 +193,7 @@ static void test_reads(void)
 	uint64_t hs = (uintptr_t)buf + 16 * MiB, in, all;
 	DAMON_OPTS(damon_ctx_opts, uo, .ops = DAMON_OPS_FVADDR, .backend = DAMON_BACKEND_UFFD_WP,
 		   .cpu_budget_permille = 1000);
-	struct damon_hotness h = { .sz = sizeof(h) };
+	struct damon_hotness h = {.sz = sizeof(h)};
 	struct worker w;
 	damon_target *t;
 	damon_ctx *ctx;
@@ -230,10 +230,9 @@ static void test_reads(void)
 	if (damon_ctx_start(ctx) == 0) {
 		wait_snapshots(ctx, 25);
 		hot_bytes(ctx, buf, BUF, hs, hs + HOT, &in, &all);
-		printf("; uffd_wp: %llu of %llu hot MiB seen",
-		       (unsigned long long)(in / MiB), (unsigned long long)(HOT / MiB));
-		EXPECT(in < HOT / 10, "uffd_wp sees no reads: %llu bytes",
-		       (unsigned long long)in);
+		printf("; uffd_wp: %llu of %llu hot MiB seen", (unsigned long long)(in / MiB),
+		       (unsigned long long)(HOT / MiB));
+		EXPECT(in < HOT / 10, "uffd_wp sees no reads: %llu bytes", (unsigned long long)in);
 	}
 	damon_ctx_unref(ctx);
 	worker_stop(&w);
@@ -245,7 +244,7 @@ static void test_read_write_split(void)
 {
 	uint8_t *buf = map_buf(BUF);
 	uint64_t rd = (uintptr_t)buf + 8 * MiB, wr = (uintptr_t)buf + 40 * MiB;
-	struct damon_hotness hr = { .sz = sizeof(hr) }, hw = { .sz = sizeof(hw) };
+	struct damon_hotness hr = {.sz = sizeof(hr)}, hw = {.sz = sizeof(hw)};
 	struct worker r, w;
 	damon_snapshot *s;
 	damon_ctx *ctx;
@@ -261,7 +260,7 @@ static void test_read_write_split(void)
 	EXPECT_EQ(damon_ctx_hotness(ctx, wr, HOT, &hw), 0);
 	if (damon_ctx_snapshot(ctx, &s) == 0) {
 		for (size_t i = 0; i < damon_snapshot_nr_regions(s); i++) {
-			struct damon_region x = { .sz = sizeof(x) };
+			struct damon_region x = {.sz = sizeof(x)};
 
 			damon_snapshot_region(s, i, &x);
 			EXPECT(x.nr_reads != DAMON_UNKNOWN && x.nr_writes != DAMON_UNKNOWN,
@@ -296,7 +295,7 @@ static void test_cpus(void)
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	uint8_t *buf = map_buf(BUF);
 	uint64_t a = (uintptr_t)buf + 8 * MiB, b = (uintptr_t)buf + 40 * MiB;
-	struct damon_hotness ha = { .sz = sizeof(ha) }, hb = { .sz = sizeof(hb) };
+	struct damon_hotness ha = {.sz = sizeof(ha)}, hb = {.sz = sizeof(hb)};
 	int cb = ncpu > 1 ? 1 : 0;
 	struct worker wa, wb;
 	damon_ctx *ctx;
@@ -396,15 +395,15 @@ static void check_app_handler(bool before)
 	printf("\n    application handler installed %s libdamon's: %d of 100 guard faults "
 	       "reached it; libdamon handled %llu faults, passed on %llu, took SIGSEGV back %llu "
 	       "times",
-	       before ? "before" : "after", caught,
-	       (unsigned long long)(st1.handled - st0.handled),
+	       before ? "before" : "after", caught, (unsigned long long)(st1.handled - st0.handled),
 	       (unsigned long long)(st1.chained - st0.chained),
 	       (unsigned long long)(st1.retaken - st0.retaken));
 	EXPECT_EQ(caught, 100);
 	EXPECT(st1.handled > st0.handled, "libdamon still sampled meanwhile");
 	EXPECT(dm_test_snap_seq(ctx) >= 10, "snapshots go on");
 	if (!before)
-		EXPECT(st1.retaken > st0.retaken, "SIGSEGV taken back after the application took it");
+		EXPECT(st1.retaken > st0.retaken,
+		       "SIGSEGV taken back after the application took it");
 	/* the guard page is still a guard, and only it */
 	EXPECT_EQ(inaccessible(buf, BUF) >= 1, 1);
 	damon_ctx_unref(ctx);
@@ -542,18 +541,17 @@ static void test_nothing_left(void)
 int main(void)
 {
 	static const struct dm_test tests[] = {
-		{ "reads seen, where uffd_wp sees none", test_reads },
-		{ "reads and writes apart", test_read_write_split },
-		{ "pinned threads show as their CPUs", test_cpus },
-		{ "application's handler installed before keeps its faults",
-		  test_app_handler_before },
-		{ "application's handler installed after keeps its faults",
-		  test_app_handler_after },
-		{ "a crash in a sampled page is the application's own", test_crash_is_own },
-		{ "nothing left inaccessible: pause, fork, stop, unref, exit", test_nothing_left },
-		{ NULL, NULL },
+		{"reads seen, where uffd_wp sees none", test_reads},
+		{"reads and writes apart", test_read_write_split},
+		{"pinned threads show as their CPUs", test_cpus},
+		{"application's handler installed before keeps its faults",
+		 test_app_handler_before},
+		{"application's handler installed after keeps its faults", test_app_handler_after},
+		{"a crash in a sampled page is the application's own", test_crash_is_own},
+		{"nothing left inaccessible: pause, fork, stop, unref, exit", test_nothing_left},
+		{NULL, NULL},
 	};
-	struct dm_err err = { 0 };
+	struct dm_err err = {0};
 
 	if (dm_fault_probe(&err)) {
 		printf("test-fault: SKIP: %s\n", err.msg);

@@ -344,7 +344,7 @@ static int collect_cb(const struct dm_map *m, void *userdata)
 	    m->end - m->start <= 256 * 1024) {
 		/* a guard: a stack may sit on it */
 		struct dm_range *r = dm_grow(&c->in->alloc, ft->stacks, &ft->cap_stacks,
-					  ft->nr_stacks + 1, sizeof(*r));
+					     ft->nr_stacks + 1, sizeof(*r));
 
 		if (!r)
 			return -ENOMEM;
@@ -359,7 +359,7 @@ static int collect_cb(const struct dm_map *m, void *userdata)
 static int fault_update(struct dm_ops_inst *in, struct dm_ops_target *t, struct dm_range *ret,
 			size_t cap, struct dm_err *err)
 {
-	struct collect c = { 0 };
+	struct collect c = {0};
 	struct ftarget *ft;
 	char path[PATH_MAX];
 	size_t nr = 0;
@@ -391,7 +391,7 @@ static int fault_update(struct dm_ops_inst *in, struct dm_ops_target *t, struct 
 		return r;
 	}
 	ft->ranges = dm_grow(&in->alloc, ft->ranges, &ft->cap_ranges, ft->nr_maps ? ft->nr_maps : 1,
-			  sizeof(*ft->ranges));
+			     sizeof(*ft->ranges));
 	if (!ft->ranges)
 		return dm_err_set(err, -ENOMEM, "fault: out of memory");
 	for (size_t i = 0; i < ft->nr_maps; i++) {

@@ -47,9 +47,8 @@
 #define MAX_VMA_PGS 64 /* a merged VMA of armed pages is checked up to this size */
 
 #if defined(__GNUC__) || defined(__clang__)
-#define HANDLER_SAFE                                                                   \
-	__attribute__((no_stack_protector, no_sanitize("address", "undefined", "thread"), \
-		       noinline))
+#define HANDLER_SAFE \
+	__attribute__((no_stack_protector, no_sanitize("address", "undefined", "thread"), noinline))
 #else
 #define HANDLER_SAFE
 #endif
@@ -106,9 +105,9 @@ static struct {
 	unsigned long users; /* tables joined */
 	bool installed;	     /* our handler was put in place (and not removed) */
 	bool atfork;
-	pid_t pid;	     /* the process hs and maps_fd belong to */
+	pid_t pid; /* the process hs and maps_fd belong to */
 	uint64_t retaken;
-} reg = { .lock = PTHREAD_MUTEX_INITIALIZER };
+} reg = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 static uint64_t page_of(uint64_t a)
 {
@@ -163,7 +162,8 @@ static HANDLER_SAFE struct slot *h_find(struct dm_fault_table *t, uint64_t page)
 static HANDLER_SAFE bool h_armed_as(struct hstate *hs, uint64_t page, uint32_t a, uint32_t b)
 {
 	for (int i = 0; i < MAX_TABLES; i++) {
-		struct dm_fault_table *t = atomic_load_explicit(&hs->tables[i], memory_order_acquire);
+		struct dm_fault_table *t =
+			atomic_load_explicit(&hs->tables[i], memory_order_acquire);
 		struct slot *s = t ? h_find(t, page) : NULL;
 		uint32_t st;
 
@@ -192,7 +192,7 @@ static HANDLER_SAFE bool h_vma_ours(struct hstate *hs, uint64_t page, bool half)
 	if (h_query(fd, page, &q) || q.vma_start > page || q.vma_end <= page)
 		return false;
 	if (half ? (q.vma_flags & DM_PROCMAP_QUERY_VMA_WRITABLE) ||
-			   !(q.vma_flags & DM_PROCMAP_QUERY_VMA_READABLE)
+			    !(q.vma_flags & DM_PROCMAP_QUERY_VMA_READABLE)
 		 : (q.vma_flags & rwx))
 		return false;
 	if ((q.vma_end - q.vma_start) / PAGE_SZ > MAX_VMA_PGS)
@@ -234,8 +234,7 @@ static HANDLER_SAFE void h_record(struct slot *s, uint32_t how)
  * when the fault was libdamon's (the access may go on), false when the page
  * turned out to be the application's now.
  */
-static HANDLER_SAFE bool h_fire(struct hstate *hs, struct slot *s, uint64_t page,
-				unsigned long err)
+static HANDLER_SAFE bool h_fire(struct hstate *hs, struct slot *s, uint64_t page, unsigned long err)
 {
 	bool write = err & DM_X86_PF_WRITE;
 	uint32_t st = atomic_load_explicit(&s->state, memory_order_acquire);
@@ -298,7 +297,7 @@ static HANDLER_SAFE void h_chain(struct hstate *hs, int sig, siginfo_t *si, void
 	 * The kernel's struct sigaction is: handler, flags, restorer, mask.
 	 */
 	{
-		unsigned long ksa[4] = { 0, 0, 0, 0 };
+		unsigned long ksa[4] = {0, 0, 0, 0};
 
 		dm_raw_syscall4(SYS_rt_sigaction, SIGSEGV, (long)ksa, 0, 8);
 	}
@@ -398,8 +397,8 @@ static void atfork_child(void)
 			uint32_t st = atomic_load(&s->state);
 			uint64_t p = atomic_load(&s->page);
 
-			if (p && (st == S_ARMED || st == S_HALF || st == S_FIRING ||
-				  st == S_DISARMING))
+			if (p &&
+			    (st == S_ARMED || st == S_HALF || st == S_FIRING || st == S_DISARMING))
 				h_mprotect(p, PAGE_SZ, (int)s->prot);
 		}
 		atomic_store(&hs->tables[i], NULL);
@@ -572,8 +571,7 @@ bool dm_fault_own_page(uint64_t page)
 /* A free slot for @page (or its own, when drawn again), or NULL. */
 static struct slot *slot_for(struct dm_fault_table *t, uint64_t page)
 {
-	for (size_t i = hash_page(page, t->mask), n = 0; n <= t->mask;
-	     i = (i + 1) & t->mask, n++) {
+	for (size_t i = hash_page(page, t->mask), n = 0; n <= t->mask; i = (i + 1) & t->mask, n++) {
 		uint64_t p = atomic_load(&t->slots[i].page);
 
 		if (p == page || !p)

@@ -30,8 +30,8 @@ struct dm_fault_table;
 /* What became of an armed page since it was armed. */
 struct dm_fault_seen {
 	unsigned int how; /* DM_FAULT_READ | DM_FAULT_WRITE; 0: not accessed */
-	int cpu, node;    /* of the first access; -1 when not accessed */
-	bool lost;        /* the application changed the page's protection itself:
+	int cpu, node;	  /* of the first access; -1 when not accessed */
+	bool lost;	  /* the application changed the page's protection itself:
 			     libdamon let it go without touching it */
 };
 
@@ -88,11 +88,11 @@ size_t dm_fault_nr_armed(const struct dm_fault_table *t);
 
 /* Counters of the process's handler, for tests and reports. */
 struct dm_fault_sig_stats {
-	uint64_t handled;   /* faults on armed pages */
-	uint64_t chained;   /* faults passed to the application's handler */
-	uint64_t spurious;  /* faults on pages restored meanwhile: retried */
-	uint64_t lost;      /* armed pages whose protection the application changed */
-	uint64_t retaken;   /* times SIGSEGV was taken back from the application */
+	uint64_t handled;  /* faults on armed pages */
+	uint64_t chained;  /* faults passed to the application's handler */
+	uint64_t spurious; /* faults on pages restored meanwhile: retried */
+	uint64_t lost;	   /* armed pages whose protection the application changed */
+	uint64_t retaken;  /* times SIGSEGV was taken back from the application */
 };
 void dm_fault_sig_stats(struct dm_fault_sig_stats *ret);
 

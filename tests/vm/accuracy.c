@@ -71,27 +71,27 @@
 
 #include "vm-util.h"
 
-#define MiB	(1024UL * 1024)
-#define PAGE	4096UL
-#define BUF_SZ	(256 * MiB)
-#define WIN_SZ	(32 * MiB)
-#define HOT_BP	2000
+#define MiB    (1024UL * 1024)
+#define PAGE   4096UL
+#define BUF_SZ (256 * MiB)
+#define WIN_SZ (32 * MiB)
+#define HOT_BP 2000
 
 enum wl_mode { WL_NONE, WL_WRITE, WL_READ };
 
 /* What the workload is told, in a shared page (--child: another process). */
 struct wl_ctl {
-	volatile uint64_t win;	  /* offset of the window */
-	volatile int mode;	  /* enum wl_mode */
+	volatile uint64_t win; /* offset of the window */
+	volatile int mode;     /* enum wl_mode */
 	volatile int stop;
 	volatile uint64_t passes; /* whole passes over the window */
 };
 
 static struct {
-	uint8_t *buf;		/* at the same address in a --child */
+	uint8_t *buf; /* at the same address in a --child */
 	struct wl_ctl *ctl;
-	pid_t pid;		/* 0: a thread of this process */
-	uint32_t ops;		/* fvaddr: the buffer; vaddr (--child --vaddr): all */
+	pid_t pid;    /* 0: a thread of this process */
+	uint32_t ops; /* fvaddr: the buffer; vaddr (--child --vaddr): all */
 } wl;
 
 static void *workload(void *arg)
@@ -126,22 +126,22 @@ static void *workload(void *arg)
 struct phase {
 	const char *name;
 	int mode;
-	uint64_t win;	 /* offset of the window */
+	uint64_t win;	  /* offset of the window */
 	unsigned int len; /* in N */
 };
 
 static const struct phase full_phases[] = {
-	{ "steady", WL_WRITE, 0, 2 },	     { "move1", WL_WRITE, 96 * MiB, 1 },
-	{ "move2", WL_WRITE, 192 * MiB, 1 }, { "move3", WL_WRITE, 48 * MiB, 1 },
-	{ "cold", WL_NONE, 0, 1 },	     { "read", WL_READ, 144 * MiB, 1 },
-	{ "write", WL_WRITE, 208 * MiB, 1 },
+	{"steady", WL_WRITE, 0, 2},	   {"move1", WL_WRITE, 96 * MiB, 1},
+	{"move2", WL_WRITE, 192 * MiB, 1}, {"move3", WL_WRITE, 48 * MiB, 1},
+	{"cold", WL_NONE, 0, 1},	   {"read", WL_READ, 144 * MiB, 1},
+	{"write", WL_WRITE, 208 * MiB, 1},
 };
 
 static const struct phase quick_phases[] = {
-	{ "steady", WL_WRITE, 0, 2 },
-	{ "move1", WL_WRITE, 96 * MiB, 1 },
-	{ "move2", WL_WRITE, 192 * MiB, 1 },
-	{ "read", WL_READ, 144 * MiB, 1 },
+	{"steady", WL_WRITE, 0, 2},
+	{"move1", WL_WRITE, 96 * MiB, 1},
+	{"move2", WL_WRITE, 192 * MiB, 1},
+	{"read", WL_READ, 144 * MiB, 1},
 };
 
 #define MAX_PHASES 8
@@ -150,11 +150,11 @@ static const struct phase quick_phases[] = {
 
 struct result {
 	bool ran;
-	bool truth;		  /* something should read hot */
-	double prec, rec, f1;	  /* when truth */
-	uint64_t hot_mib;	  /* bytes read hot, MiB */
-	int drop, find;		  /* aggregation intervals; -1: never; NA */
-	double drop_s, find_s;	  /* the same in seconds */
+	bool truth;		    /* something should read hot */
+	double prec, rec, f1;	    /* when truth */
+	uint64_t hot_mib;	    /* bytes read hot, MiB */
+	int drop, find;		    /* aggregation intervals; -1: never; NA */
+	double drop_s, find_s;	    /* the same in seconds */
 	uint32_t age_hot, age_cold; /* size-weighted medians */
 	uint64_t wss_mib, cold_mib; /* selected by the stat schemes' last round */
 };
@@ -231,7 +231,7 @@ static uint32_t median_age(struct region_view *v, size_t n, bool hot)
 static size_t read_snapshot(damon_ctx *ctx, struct region_view *v, size_t cap, uint64_t *ret_seq)
 {
 	uint64_t b = (uintptr_t)wl.buf, e = b + BUF_SZ;
-	struct damon_snapshot_info si = { .sz = sizeof(si) };
+	struct damon_snapshot_info si = {.sz = sizeof(si)};
 	damon_snapshot *s = NULL;
 	size_t n = 0;
 
@@ -241,7 +241,7 @@ static size_t read_snapshot(damon_ctx *ctx, struct region_view *v, size_t cap, u
 	damon_snapshot_info(s, &si);
 	*ret_seq = si.seq;
 	for (size_t i = 0; i < damon_snapshot_nr_regions(s) && n < cap; i++) {
-		struct damon_region r = { .sz = sizeof(r) };
+		struct damon_region r = {.sz = sizeof(r)};
 
 		if (damon_snapshot_region(s, i, &r) || !overlap(r.start, r.end, b, e))
 			continue;
@@ -271,7 +271,7 @@ static void hot_bytes(const struct region_view *v, size_t n, uint64_t a, uint64_
 
 static uint64_t stat_round(damos *s, struct damos_stats *last)
 {
-	struct damos_stats st = { .sz = sizeof(st) };
+	struct damos_stats st = {.sz = sizeof(st)};
 	uint64_t per = 0;
 
 	if (!s || damos_get_stats(s, &st))
@@ -306,8 +306,8 @@ static uint64_t wait_next(damon_ctx *ctx, uint64_t seq, int max_s, struct region
 struct cost {
 	double wall_s, cpu_s;
 	uint64_t snapshots;
-	uint64_t passes;   /* the workload's passes over its window */
-	uint64_t regions;  /* summed over the snapshots read */
+	uint64_t passes;  /* the workload's passes over its window */
+	uint64_t regions; /* summed over the snapshots read */
 	uint64_t nr_reads;
 };
 
@@ -322,9 +322,9 @@ static int run_backend(int backend, const struct phase *ph, size_t nph, unsigned
 	uint64_t t_start, seq_start;
 	double cpu_start;
 	DAMON_OPTS(damon_ctx_opts, o, .ops = DAMON_OPS_FVADDR, .backend = (uint32_t)backend,
-		   .sample_us = 5000, .aggr_us = 100000, .update_us = 100000,
-		   .min_nr_regions = 10, .max_nr_regions = 1000, .cpu_budget_permille = budget);
-	struct damos_stats wss_st = { .sz = sizeof(wss_st) }, cold_st = { .sz = sizeof(cold_st) };
+		   .sample_us = 5000, .aggr_us = 100000, .update_us = 100000, .min_nr_regions = 10,
+		   .max_nr_regions = 1000, .cpu_budget_permille = budget);
+	struct damos_stats wss_st = {.sz = sizeof(wss_st)}, cold_st = {.sz = sizeof(cold_st)};
 	static struct region_view v[4096];
 	damos *wss = NULL, *cold = NULL;
 	damon_ctx *ctx = NULL;
@@ -370,9 +370,10 @@ static int run_backend(int backend, const struct phase *ph, size_t nph, unsigned
 		unsigned int len = ph[p].len * N;
 		uint64_t ws = (uintptr_t)wl.buf + ph[p].win, we = ws + WIN_SZ;
 		uint64_t os = (uintptr_t)wl.buf + prev_win, oe = os + WIN_SZ;
-		bool judge_new = ph[p].mode == WL_WRITE ||
-				 (ph[p].mode == WL_READ && sees_reads(backend));
-		bool had_old = prev_mode == WL_WRITE || (prev_mode == WL_READ && sees_reads(backend));
+		bool judge_new =
+			ph[p].mode == WL_WRITE || (ph[p].mode == WL_READ && sees_reads(backend));
+		bool had_old =
+			prev_mode == WL_WRITE || (prev_mode == WL_READ && sees_reads(backend));
 
 		uint64_t t_phase;
 		bool half_read = false;
@@ -409,14 +410,18 @@ static int run_backend(int backend, const struct phase *ph, size_t nph, unsigned
 			cost->regions += n;
 			cost->nr_reads++;
 			if (verbose) {
-				printf("  %s seq %llu: hot %llu MiB (%llu in window):",
-				       ph[p].name, (unsigned long long)seq,
-				       (unsigned long long)(all / MiB), (unsigned long long)(in / MiB));
+				printf("  %s seq %llu: hot %llu MiB (%llu in window):", ph[p].name,
+				       (unsigned long long)seq, (unsigned long long)(all / MiB),
+				       (unsigned long long)(in / MiB));
 				for (size_t i = 0; i < n; i++)
 					if (overlap(v[i].start, v[i].end, ws, we))
 						printf(" [%llu+%llu n%u a%u]",
-						       (unsigned long long)((v[i].start - (uintptr_t)wl.buf) / MiB),
-						       (unsigned long long)((v[i].end - v[i].start) >> 10),
+						       (unsigned long long)((v[i].start -
+									     (uintptr_t)wl.buf) /
+									    MiB),
+						       (unsigned long long)((v[i].end -
+									     v[i].start) >>
+									    10),
 						       v[i].nr, v[i].age);
 				printf("\n");
 			}
@@ -432,16 +437,18 @@ static int run_backend(int backend, const struct phase *ph, size_t nph, unsigned
 				r->hot_mib = all / MiB;
 				r->prec = all ? (double)in / (double)all : 0;
 				r->rec = (double)in / (double)WIN_SZ;
-				r->f1 = r->prec + r->rec > 0 ? 2 * r->prec * r->rec / (r->prec + r->rec)
-							     : 0;
+				r->f1 = r->prec + r->rec > 0
+						? 2 * r->prec * r->rec / (r->prec + r->rec)
+						: 0;
 				r->wss_mib = stat_round(wss, &wss_st) / MiB;
 				r->cold_mib = stat_round(cold, &cold_st) / MiB;
 				r->age_hot = median_age(v, n, true);
 				r->age_cold = median_age(v, n, false);
 				break;
 			}
-			if (!half_read && (seconds_ns ? vm_now_ns() >= t_phase + (t_end - t_phase) / 2
-						      : k == len / 2)) {
+			if (!half_read &&
+			    (seconds_ns ? vm_now_ns() >= t_phase + (t_end - t_phase) / 2
+					: k == len / 2)) {
 				/* the kernel backend reads the kernel's stats about
 				 * once a second: average over the phase's second half */
 				stat_round(wss, &wss_st);
@@ -485,24 +492,24 @@ static void print_row(const char *backend, const struct phase *ph, const struct 
 		snprintf(f1, sizeof(f1), "%.2f", r->f1);
 	}
 	printf("%-10s %-7s %5s %5s %5s %6llu %6s %6s %7u %8u %8llu %8llu\n", backend, ph->name, p,
-	       rc, f1, (unsigned long long)r->hot_mib, drop, find,
-	       r->age_hot, r->age_cold, (unsigned long long)r->wss_mib,
-	       (unsigned long long)r->cold_mib);
+	       rc, f1, (unsigned long long)r->hot_mib, drop, find, r->age_hot, r->age_cold,
+	       (unsigned long long)r->wss_mib, (unsigned long long)r->cold_mib);
 }
 
 int main(int argc, char **argv)
 {
-	static const int all_backends[] = { DAMON_BACKEND_KERNEL, DAMON_BACKEND_PAGE_IDLE,
-					    DAMON_BACKEND_SOFT_DIRTY, DAMON_BACKEND_UFFD_WP,
-					    DAMON_BACKEND_FAULT };
+	static const int all_backends[] = {DAMON_BACKEND_KERNEL, DAMON_BACKEND_PAGE_IDLE,
+					   DAMON_BACKEND_SOFT_DIRTY, DAMON_BACKEND_UFFD_WP,
+					   DAMON_BACKEND_FAULT};
 	int backends[8], nb = 0, failures = 0;
 	const struct phase *ph = full_phases;
 	size_t nph = sizeof(full_phases) / sizeof(full_phases[0]);
 	static struct result res[8][MAX_PHASES];
 	/* (the backends list holds at most 8) */
-	struct cost cost[8] = { 0 };
+	struct cost cost[8] = {0};
 	unsigned int N = 10;
-	bool check = false, thp = false, child = false, vaddr = false, in_vm = access("/etc/libdamon-vm", F_OK) == 0;
+	bool check = false, thp = false, child = false, vaddr = false,
+	     in_vm = access("/etc/libdamon-vm", F_OK) == 0;
 	pthread_t th;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -546,7 +553,8 @@ int main(int argc, char **argv)
 			}
 		} else {
 			fprintf(stderr, "usage: accuracy [--phase N] [--backends LIST] [--check] "
-					"[--goals LIST] [--quick] [--thp] [--child [--vaddr]] [--budget PERMILLE] "
+					"[--goals LIST] [--quick] [--thp] [--child [--vaddr]] "
+					"[--budget PERMILLE] "
 					"[--seconds S] [-v]\n");
 			return 2;
 		}
@@ -559,8 +567,9 @@ int main(int argc, char **argv)
 	for (int i = 0; i < nb; i++)
 		if (!in_vm && backends[i] != DAMON_BACKEND_UFFD_WP &&
 		    backends[i] != DAMON_BACKEND_FAULT) {
-			fprintf(stderr, "accuracy: SKIP: %s runs only in the test VM "
-					"(/etc/libdamon-vm)\n",
+			fprintf(stderr,
+				"accuracy: SKIP: %s runs only in the test VM "
+				"(/etc/libdamon-vm)\n",
 				damon_backend_name(backends[i]));
 			return 77;
 		}
@@ -573,7 +582,8 @@ int main(int argc, char **argv)
 	}
 	for (int i = 0; child && i < nb; i++)
 		if (backends[i] == DAMON_BACKEND_UFFD_WP || backends[i] == DAMON_BACKEND_FAULT) {
-			fprintf(stderr, "accuracy: %s monitors only its own process, not a --child\n",
+			fprintf(stderr,
+				"accuracy: %s monitors only its own process, not a --child\n",
 				damon_backend_name(backends[i]));
 			return 2;
 		}
@@ -605,8 +615,8 @@ int main(int argc, char **argv)
 	       "intervals (steady: %u); sample 5 ms, aggregation 100 ms; hot = access rate >= "
 	       "20%%\n",
 	       thp ? "transparent huge" : "4 KiB", N, 2 * N);
-	printf("%-10s %-7s %5s %5s %5s %6s %6s %6s %7s %8s %8s %8s\n", "backend", "phase", "P",
-	       "R", "F1", "hotMiB", "drop", "find", "age-hot", "age-cold", "wssMiB", "coldMiB");
+	printf("%-10s %-7s %5s %5s %5s %6s %6s %6s %7s %8s %8s %8s\n", "backend", "phase", "P", "R",
+	       "F1", "hotMiB", "drop", "find", "age-hot", "age-cold", "wssMiB", "coldMiB");
 	for (int b = 0; b < nb; b++) {
 		if (run_backend(backends[b], ph, nph, N, res[b], &cost[b]) < 0)
 			continue;
@@ -658,8 +668,9 @@ int main(int argc, char **argv)
 				if ((goals & G_COLD) && u->hot_mib > BUF_SZ / MiB / 20) {
 					printf("%-10s %-7s MISS: %llu MiB read hot, %s\n", name,
 					       ph[p].name, (unsigned long long)u->hot_mib,
-					       writes_only && ph[p].mode == WL_READ ? "writes-only"
-										     : "nothing accessed");
+					       writes_only && ph[p].mode == WL_READ
+						       ? "writes-only"
+						       : "nothing accessed");
 					failures++;
 				}
 				continue;
@@ -683,12 +694,13 @@ int main(int argc, char **argv)
 			 * is printed. */
 			if ((goals & G_AGE) && !strcmp(ph[p].name, "steady") &&
 			    u->age_hot * 10 < k->age_hot * 8) {
-				printf("%-10s %-7s MISS: hot median age %u, kernel %u (20%%)\n", name,
-				       ph[p].name, u->age_hot, k->age_hot);
+				printf("%-10s %-7s MISS: hot median age %u, kernel %u (20%%)\n",
+				       name, ph[p].name, u->age_hot, k->age_hot);
 				failures++;
-			} else if (!strcmp(ph[p].name, "steady") && u->age_hot * 10 > k->age_hot * 12) {
-				printf("%-10s %-7s note: hot median age %u, kernel %u: older\n", name,
-				       ph[p].name, u->age_hot, k->age_hot);
+			} else if (!strcmp(ph[p].name, "steady") &&
+				   u->age_hot * 10 > k->age_hot * 12) {
+				printf("%-10s %-7s note: hot median age %u, kernel %u: older\n",
+				       name, ph[p].name, u->age_hot, k->age_hot);
 			}
 		}
 	}

@@ -57,7 +57,7 @@ int main(void)
 {
 	DAMON_OPTS(damon_ctx_opts, o, .ops = DAMON_OPS_FVADDR, .backend = DAMON_BACKEND_FAULT,
 		   .cpu_budget_permille = 1000);
-	struct worker w[2] = { { 8 * MiB, 0, 0 }, { 40 * MiB, 0, 0 } };
+	struct worker w[2] = {{8 * MiB, 0, 0}, {40 * MiB, 0, 0}};
 	damon_target *t;
 	damon_ctx *ctx;
 	int fail = 0, st = 0;
@@ -65,7 +65,8 @@ int main(void)
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (numa_available() < 0 || numa_max_node() < 1 || numa_num_configured_cpus() < 2) {
-		printf("fault-live: SKIP: needs two NUMA nodes with CPUs (run-vm.sh --numa-cpus)\n");
+		printf("fault-live: SKIP: needs two NUMA nodes with CPUs (run-vm.sh "
+		       "--numa-cpus)\n");
 		return 77;
 	}
 	w[0].cpu = 0;
@@ -85,14 +86,14 @@ int main(void)
 		return strstr(damon_ctx_errmsg(ctx), "PROCMAP_QUERY") ? 77 : 1;
 	}
 	for (int i = 0; i < 600; i++) { /* 20 snapshots, at most 60 s */
-		struct damon_ctx_status cs = { .sz = sizeof(cs) };
+		struct damon_ctx_status cs = {.sz = sizeof(cs)};
 
 		usleep(100000);
 		if (damon_ctx_status(ctx, &cs) || cs.nr_snapshots >= 20)
 			break;
 	}
 	for (int i = 0; i < 2; i++) {
-		struct damon_hotness h = { .sz = sizeof(h) };
+		struct damon_hotness h = {.sz = sizeof(h)};
 		int node = numa_node_of_cpu(w[i].cpu);
 
 		if (damon_ctx_hotness(ctx, (uintptr_t)buf + w[i].off, HOT, &h)) {
