@@ -4,7 +4,7 @@
 # The accuracy bench (tests/vm/accuracy.c) in full, in the suite's own kernel
 # under qemu: every phase, 4 KiB pages and transparent huge pages, at a budget
 # that lets libdamon take what the kdamond takes (1000 permille) and at the
-# default one, and with phases timed in seconds as a user's workload changes.
+# default one with phases timed in seconds, as a user's workload changes.
 # Prints the tables (doc/backends.md, "Accuracy"). Takes ~15 minutes; not
 # part of the test suite (which runs a short form: tests/vm/suite.list).
 #
@@ -29,5 +29,7 @@ run() {
 run --budget 1000
 run --budget 1000 --thp
 run --child --budget 1000 --backends kernel,page_idle,soft_dirty
-run
+# At the default budget, phases timed in seconds (counted in intervals,
+# page_idle's would last 30 min here: 24 s per aggregation under emulation).
 run --child --seconds 3 --backends kernel,page_idle
+run --seconds 3 --backends kernel,uffd_wp,fault
