@@ -51,7 +51,8 @@
  * a user's workload changes; drop and find are then in seconds.
  *
  * Runs only in the test VM (it writes DAMON's sysfs and the idle bitmap),
- * except with --backends uffd_wp (or fault), which touch this process only.
+ * except with --backends uffd_wp, fault or soft_dirty (without --child):
+ * these touch this process only (soft_dirty clears its own soft-dirty bits).
  */
 #include <errno.h>
 #include <pthread.h>
@@ -566,7 +567,8 @@ int main(int argc, char **argv)
 				backends[nb++] = all_backends[i];
 	for (int i = 0; i < nb; i++)
 		if (!in_vm && backends[i] != DAMON_BACKEND_UFFD_WP &&
-		    backends[i] != DAMON_BACKEND_FAULT) {
+		    backends[i] != DAMON_BACKEND_FAULT &&
+		    (backends[i] != DAMON_BACKEND_SOFT_DIRTY || child)) {
 			fprintf(stderr,
 				"accuracy: SKIP: %s runs only in the test VM "
 				"(/etc/libdamon-vm)\n",
