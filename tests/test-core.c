@@ -173,6 +173,11 @@ struct fake {
 	pid_t exit_pid;              /* layout says -ESRCH for it when set */
 	uint64_t late_us;            /* each step runs up to this much late */
 	uint64_t late_state;
+	/* When set, a hot page is accessed once every period_us (at a phase of
+	 * its own), so a sample sees it with probability interval/period:
+	 * access events seen grow with the sampling interval *interval_us. */
+	uint64_t period_us;
+	const uint64_t *interval_us;
 };
 
 static uint64_t fake_now(void *arg)
@@ -195,6 +200,14 @@ static bool model_accessed(void *arg, pid_t pid, uint64_t addr)
 		uint64_t rate = (h >> 40) % 100, coin = (addr * 31 + f->now_us) % 100;
 
 		return coin < rate;
+	}
+	if (f->period_us && addr >= f->hot_start && addr < f->hot_end) {
+		uint64_t page = addr / 4096, h = page * 0x9e3779b97f4a7c15ULL;
+		uint64_t phase = (h >> 20) % f->period_us, at = f->now_us % f->period_us;
+		uint64_t since = at >= phase ? at - phase : at + f->period_us - phase;
+
+		/* the last access was @since ago: seen if within the interval */
+		return *f->interval_us >= f->period_us || since < *f->interval_us;
 	}
 	return addr >= f->hot_start && addr < f->hot_end;
 }
@@ -1104,6 +1117,83 @@ static void test_earlier_samples(void)
  * kernel's intervals; only then does it stretch them. Back under budget, the
  * stretch goes first, then the regions may grow again.
  */
+/*
+ * The intervals goal (Linux 6.15's): hot pages accessed once per 50 ms, 64
+ * of 512 MiB. At 5 ms sampling a sample sees 1 in 10 of them: 125 bp of the
+ * most observable against a goal of 400 bp, so the sampling interval grows
+ * until a hot sample sees ~32%: ~16 ms. Samples per aggregation stay 20, the
+ * aggregation interval follows, the snapshots tell the intervals in force,
+ * and the sampling interval never leaves [min, max]. An unreachable goal
+ * (every page seen at most 12.5%, goal 50%) ends at max_sample_us; a commit
+ * with the configured attributes starts from them again; aggrs 0 is off.
+ */
+static void check_tuned_info(struct run *r, damon_snapshot *s, void *arg)
+{
+	uint32_t *bad = arg;
+
+	if (s->info.max_nr_accesses != 20 || s->info.sample_us * 20 != s->info.aggr_us ||
+	    s->info.sample_us < 5000 || s->info.sample_us > 100000)
+		(*bad)++;
+}
+
+static void test_intervals_goal(void)
+{
+	struct dm_mon_attrs a;
+	uint32_t bad = 0;
+	struct run r;
+
+	memset(&r, 0, sizeof(r));
+	r.f.hot_start = BASE + 128 * MiB;
+	r.f.hot_end = BASE + 192 * MiB;
+	r.f.period_us = 50000;
+	r.f.interval_us = &r.m.sample_us;
+	run_open(&r, 11, 10, 1000, 512 * MiB);
+	a = r.m.attrs;
+	a.goal = (struct dm_intervals_goal){ .access_bp = 400, .aggrs = 2,
+					     .min_sample_us = 5000, .max_sample_us = 100000 };
+	dm_monitor_set_attrs(&r.m, &a);
+	run_aggregations(&r, 60, check_tuned_info, &bad);
+	EXPECT(bad == 0, "%u snapshots with intervals not in [5 ms, 100 ms] x 20 samples", bad);
+	EXPECT(r.m.nr_tunes >= 3, "the goal changed the intervals %llu times",
+	       (unsigned long long)r.m.nr_tunes);
+	EXPECT(r.m.attrs.sample_us >= 10000 && r.m.attrs.sample_us <= 26000,
+	       "tuned sampling interval %llu us, want ~16 ms (a hot sample sees ~32%%)",
+	       (unsigned long long)r.m.attrs.sample_us);
+	EXPECT_EQ(r.m.attrs.aggr_us, r.m.attrs.sample_us * 20);
+	EXPECT_EQ(r.m.sample_us, r.m.attrs.sample_us); /* no budget: in force as tuned */
+
+	/* unreachable: the sampling interval rises to max_sample_us and stays */
+	a.goal.access_bp = 5000;
+	a.goal.max_sample_us = 40000;
+	dm_monitor_set_attrs(&r.m, &a); /* the configured 5 ms again */
+	EXPECT_EQ(r.m.attrs.sample_us, 5000);
+	run_aggregations(&r, 40, NULL, NULL);
+	EXPECT_EQ(r.m.attrs.sample_us, 40000);
+	EXPECT_EQ(r.m.aggr_us, 800000);
+
+	/* off: what was set stays */
+	a.goal.aggrs = 0;
+	dm_monitor_set_attrs(&r.m, &a);
+	run_aggregations(&r, 10, NULL, NULL);
+	EXPECT_EQ(r.m.attrs.sample_us, 5000);
+	run_close(&r);
+
+	/* the arithmetic: on the goal nothing moves; at twice the goal or more,
+	 * halve; with nothing seen, double; never out of bounds */
+	{
+		struct dm_intervals_goal g = { .access_bp = 400, .aggrs = 1,
+					       .min_sample_us = 1000, .max_sample_us = 80000 };
+
+		EXPECT_EQ(dm_tune_score_bp(&g, 400, 10000), 10000);
+		EXPECT_EQ(dm_tune_next_sample_us(&g, 5000, 10000), 5000);
+		EXPECT_EQ(dm_tune_next_sample_us(&g, 5000, 30000), 2500);
+		EXPECT_EQ(dm_tune_next_sample_us(&g, 5000, 0), 10000);
+		EXPECT_EQ(dm_tune_next_sample_us(&g, 60000, 0), 80000);
+		EXPECT_EQ(dm_tune_next_sample_us(&g, 1500, 40000), 1000);
+		EXPECT_EQ(dm_tune_score_bp(&g, 0, 0), 0);
+	}
+}
+
 static void test_budget(void)
 {
 	struct dm_budget b;
@@ -1234,6 +1324,7 @@ int main(void)
 		  test_aggregation_counts_samples },
 		{ "apply interval shorter than aggregation, in samples", test_apply_interval },
 		{ "earlier accesses (soft_dirty) estimate the rate", test_earlier_samples },
+		{ "intervals goal tunes the sampling interval", test_intervals_goal },
 		{ "overhead budget stretches and relaxes", test_budget },
 		{ "target exit stops the monitor", test_target_exits },
 		{ NULL, NULL },

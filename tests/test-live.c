@@ -793,6 +793,81 @@ static void test_ages(void)
 	       (unsigned long long)(st1.nr_snapshots - st0.nr_snapshots));
 }
 
+/* Wait until the status says sampling runs at @want_us; the intervals in
+ * force then (a snapshot's must agree: 20 samples per aggregation). */
+static bool wait_sample_us(damon_ctx *ctx, uint64_t want_us, uint64_t deadline,
+			   uint64_t *ret_seen)
+{
+	struct damon_ctx_status st = {.sz = sizeof(st)};
+
+	while (now_ns() < deadline) {
+		if (damon_ctx_status(ctx, &st) == 0) {
+			*ret_seen = st.sample_us;
+			if (st.sample_us == want_us)
+				return true;
+		}
+		sleep_ms(20);
+	}
+	return false;
+}
+
+/*
+ * The intervals goal (Linux 6.15's meaning) on libdamon's engine: a quarter
+ * of the buffer written without pause shows ~2500 bp of the most observable
+ * access events at any interval. A goal of 5000 bp cannot be met: sampling
+ * slows to max_sample_us; one of 500 bp is met too often: sampling speeds up
+ * to min_sample_us, after a commit. Samples per aggregation stay 20.
+ */
+static void test_intervals_goal(void)
+{
+	const size_t len = 64 * MiB;
+	uint8_t *buf = map_buf(len);
+	DAMON_OPTS(damon_ctx_opts, o, .ops = DAMON_OPS_FVADDR, .backend = DAMON_BACKEND_UFFD_WP,
+		   .sample_us = 5000, .aggr_us = 100000, .cpu_budget_permille = 1000,
+		   .intervals_goal = { .access_bp = 5000, .aggrs = 1, .min_sample_us = 2000,
+				       .max_sample_us = 20000 });
+	struct damon_attrs a = {.sz = sizeof(a)};
+	uint64_t b = (uintptr_t)buf, seen = 0;
+	damon_snapshot *s = NULL;
+	struct writer w;
+	damon_target *t;
+	damon_ctx *ctx;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(buf);
+	writer_start(&w, buf + 16 * MiB, 16 * MiB, 0);
+	CU_ASSERT_EQUAL_FATAL(damon_ctx_new(&ctx, &o), 0);
+	EXPECT_OK(damon_ctx_add_target(ctx, 0, &t));
+	EXPECT_OK(damon_target_add_range(t, b, b + len));
+	EXPECT_OK(damon_ctx_start(ctx));
+	EXPECT(wait_sample_us(ctx, 20000, now_ns() + 30 * 1000000000ULL, &seen),
+	       "a goal above what is seen slows sampling to max_sample_us 20000: at %llu us",
+	       (unsigned long long)seen);
+	sleep_ms(1000);
+	if (damon_ctx_snapshot(ctx, &s) == 0) {
+		struct damon_snapshot_info si = {.sz = sizeof(si)};
+
+		EXPECT_OK(damon_snapshot_info(s, &si));
+		EXPECT(si.sample_us == 20000 && si.aggr_us == 400000 && si.max_nr_accesses == 20,
+		       "snapshot intervals %llu/%llu us, max_nr_accesses %u",
+		       (unsigned long long)si.sample_us, (unsigned long long)si.aggr_us,
+		       si.max_nr_accesses);
+		damon_snapshot_unref(s);
+	}
+	/* the attributes as set do not move */
+	EXPECT_OK(damon_ctx_get_attrs(ctx, &a));
+	EXPECT(a.sample_us == 5000 && a.aggr_us == 100000, "attrs as set %llu/%llu",
+	       (unsigned long long)a.sample_us, (unsigned long long)a.aggr_us);
+	a.intervals_goal.access_bp = 500;
+	EXPECT_OK(damon_ctx_set_attrs(ctx, &a));
+	EXPECT_OK(damon_ctx_commit(ctx));
+	EXPECT(wait_sample_us(ctx, 2000, now_ns() + 30 * 1000000000ULL, &seen),
+	       "a goal below what is seen speeds sampling up to min_sample_us 2000: at %llu us",
+	       (unsigned long long)seen);
+	damon_ctx_unref(ctx);
+	writer_stop(&w);
+	munmap(buf, len);
+}
+
 /*
  * A scheme's apply interval shorter than the aggregation interval: the
  * kernel tries it at its own interval (10 ms: ten rounds per 100 ms
@@ -947,6 +1022,7 @@ int main(void)
 	CU_add_test(s, "overhead budget holds", test_budget);
 	CU_add_test(s, "a range written without pause grows old", test_ages);
 	CU_add_test(s, "a scheme's apply interval shorter than aggregation", test_apply_interval);
+	CU_add_test(s, "intervals goal tunes sampling", test_intervals_goal);
 	if (!unpriv)
 		CU_add_test(s, "unprivileged re-run", test_unprivileged);
 	printf("%s: uid %d, %s%s\n", unpriv ? "unprivileged run" : "live", (int)getuid(),

@@ -105,6 +105,27 @@ typedef void (*damon_free_fn)(void *ptr, void *userdata);
 #define DAMON_OPTS(TYPE, NAME, ...)                                                 \
 	struct TYPE NAME = { .sz = sizeof(struct TYPE), __VA_ARGS__ }
 
+/*
+ * Monitoring intervals auto-tuning (since 0.2), with the meaning of Linux
+ * 6.15's intervals goal: every @aggrs aggregation intervals the sampling
+ * interval is scaled so that the access events seen in an aggregation (size
+ * x nr_accesses, summed over regions) come to @access_bp of the most that
+ * could be seen (size x samples per aggregation). Samples per aggregation
+ * stay as set (aggr_us / sample_us): the aggregation interval follows the
+ * sampling interval, and nr_accesses keeps its range. Ages keep their
+ * length in time across a change, as they do over damon_ctx_commit().
+ * The kernel backend writes it to DAMON's sysfs (monitoring_attrs/intervals/
+ * intervals_goal); libdamon's engine runs the same loop on every other
+ * backend. Snapshots and damon_ctx_status() tell the intervals in force; a
+ * commit starts again from the intervals set.
+ */
+struct damon_intervals_goal {
+	uint32_t access_bp;      /* 1 .. 10000 */
+	uint32_t aggrs;          /* tune every this many aggregation intervals; 0: off */
+	uint64_t min_sample_us;  /* the tuned sampling interval stays within */
+	uint64_t max_sample_us;  /* [min_sample_us, max_sample_us], which holds sample_us */
+};
+
 struct damon_ctx_opts {
 	size_t sz;
 	uint32_t ops;            /* enum damon_ops, default VADDR */
@@ -126,6 +147,7 @@ struct damon_ctx_opts {
 	damon_free_fn free_fn;
 	void *alloc_userdata;
 	uint64_t seed;           /* random seed for sampling addresses and splits; 0 = from the clock */
+	struct damon_intervals_goal intervals_goal; /* since 0.2; aggrs 0: fixed intervals */
 };
 
 /* Monitoring attributes, for reading and changing them on a live context. */
@@ -133,6 +155,7 @@ struct damon_attrs {
 	size_t sz;
 	uint64_t sample_us, aggr_us, update_us;
 	uint32_t min_nr_regions, max_nr_regions;
+	struct damon_intervals_goal intervals_goal; /* since 0.2 */
 };
 
 /* One region of a snapshot. */

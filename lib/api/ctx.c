@@ -20,6 +20,8 @@
 /* The fields of struct damon_ctx_opts this version knows. */
 #define CTX_OPTS_MIN_SZ offsetofend(struct damon_ctx_opts, cpu_budget_permille)
 #define offsetofend(T, f) (offsetof(T, f) + sizeof(((T *)0)->f))
+/* struct damon_attrs as of 0.1 */
+#define ATTRS_MIN_SZ offsetofend(struct damon_attrs, max_nr_regions)
 
 static const struct damon_attrs default_attrs = {
 	.sz = sizeof(struct damon_attrs),
@@ -130,6 +132,31 @@ _public_ const char *damon_ctx_errmsg(const damon_ctx *cctx)
 	return copy;
 }
 
+/* The kernel's damon_valid_intervals_goal(), and a goal that means something. */
+static int check_intervals_goal(const damon_ctx *ctx, const struct damon_attrs *a)
+{
+	const struct damon_intervals_goal *g = &a->intervals_goal;
+
+	if (!g->aggrs)
+		return 0;
+	if (!g->access_bp || g->access_bp > 10000)
+		return dm_ctx_fail(ctx, -EINVAL, "intervals goal: access_bp must be 1..10000 (got %u)",
+				   g->access_bp);
+	if (g->min_sample_us > g->max_sample_us || !g->max_sample_us)
+		return dm_ctx_fail(ctx, -EINVAL,
+				   "intervals goal: min_sample_us (%llu) must not exceed max_sample_us "
+				   "(%llu), which must be > 0",
+				   (unsigned long long)g->min_sample_us,
+				   (unsigned long long)g->max_sample_us);
+	if (a->sample_us < g->min_sample_us || a->sample_us > g->max_sample_us)
+		return dm_ctx_fail(ctx, -EINVAL,
+				   "intervals goal: sample_us (%llu) must lie within [%llu, %llu]",
+				   (unsigned long long)a->sample_us,
+				   (unsigned long long)g->min_sample_us,
+				   (unsigned long long)g->max_sample_us);
+	return 0;
+}
+
 static int check_attrs(const damon_ctx *ctx, const struct damon_attrs *a)
 {
 	if (!a->sample_us || !a->aggr_us || !a->update_us)
@@ -147,7 +174,7 @@ static int check_attrs(const damon_ctx *ctx, const struct damon_attrs *a)
 		return dm_ctx_fail(ctx, -EINVAL,
 				   "min_nr_regions (%u) must not exceed max_nr_regions (%u)",
 				   a->min_nr_regions, a->max_nr_regions);
-	return 0;
+	return check_intervals_goal(ctx, a);
 }
 
 static char *strdup_a(const struct dm_alloc *a, const char *s)
@@ -261,6 +288,7 @@ _public_ int damon_ctx_new(damon_ctx **ret, const struct damon_ctx_opts *opts)
 		ctx->attrs.min_nr_regions = o.min_nr_regions;
 	if (o.max_nr_regions)
 		ctx->attrs.max_nr_regions = o.max_nr_regions;
+	ctx->attrs.intervals_goal = o.intervals_goal;
 	ctx->cpu_budget_permille = o.cpu_budget_permille ? o.cpu_budget_permille : 20;
 	ctx->log_fn = o.log_fn;
 	ctx->log_userdata = o.log_userdata;
@@ -436,9 +464,10 @@ _public_ int damon_ctx_set_attrs(damon_ctx *ctx, const struct damon_attrs *attrs
 	int err;
 
 	CHECK_CTX(ctx);
-	if (!attrs || attrs->sz < sizeof(a) || !dm_opts_ok(attrs, attrs->sz, sizeof(a)))
+	if (!attrs || attrs->sz < ATTRS_MIN_SZ || !dm_opts_ok(attrs, attrs->sz, sizeof(a)))
 		return dm_ctx_fail(ctx, -EINVAL, "attrs NULL or attrs->sz wrong");
-	memcpy(&a, attrs, sizeof(a));
+	memset(&a.intervals_goal, 0, sizeof(a.intervals_goal)); /* older callers: off */
+	memcpy(&a, attrs, attrs->sz < sizeof(a) ? attrs->sz : sizeof(a));
 	a.sz = sizeof(a);
 	err = check_attrs(ctx, &a);
 	if (err)
@@ -450,7 +479,7 @@ _public_ int damon_ctx_set_attrs(damon_ctx *ctx, const struct damon_attrs *attrs
 _public_ int damon_ctx_get_attrs(const damon_ctx *ctx, struct damon_attrs *ret)
 {
 	CHECK_CTX(ctx);
-	if (dm_copy_out(ret, &ctx->attrs, sizeof(ctx->attrs), sizeof(*ret)))
+	if (dm_copy_out(ret, &ctx->attrs, sizeof(ctx->attrs), ATTRS_MIN_SZ))
 		return dm_ctx_fail(ctx, -EINVAL, "ret NULL or ret->sz too small");
 	return 0;
 }
@@ -654,6 +683,12 @@ static struct dm_mon_attrs mon_attrs(const damon_ctx *ctx)
 		.min_nr_regions = ctx->attrs.min_nr_regions,
 		.max_nr_regions = ctx->attrs.max_nr_regions,
 		.cpu_budget_permille = ctx->cpu_budget_permille,
+		.goal = {
+			.access_bp = ctx->attrs.intervals_goal.access_bp,
+			.aggrs = ctx->attrs.intervals_goal.aggrs,
+			.min_sample_us = ctx->attrs.intervals_goal.min_sample_us,
+			.max_sample_us = ctx->attrs.intervals_goal.max_sample_us,
+		},
 	};
 	return a;
 }

@@ -196,6 +196,7 @@ int dm_monitor_start(struct dm_monitor *m, struct dm_err *err)
 	m->passed_samples = 0;
 	m->next_aggr_sis = dm_monitor_aggr_samples(&m->attrs);
 	m->next_update_sis = update_samples(&m->attrs);
+	m->next_tune_sis = (uint64_t)dm_monitor_aggr_samples(&m->attrs) * m->attrs.goal.aggrs;
 	for (size_t i = 0; i < m->nr_schemes; i++) {
 		dm_scheme_reset(m->schemes[i]);
 		dm_scheme_set_next_apply(m->schemes[i], m->passed_samples, m->attrs.sample_us,
@@ -280,6 +281,9 @@ void dm_monitor_set_attrs(struct dm_monitor *m, const struct dm_mon_attrs *attrs
 			dm_scheme_set_next_apply(m->schemes[i], m->passed_samples,
 						 attrs->sample_us, attrs->aggr_us);
 	}
+	if (attrs->goal.aggrs != m->attrs.goal.aggrs)
+		m->next_tune_sis = m->passed_samples +
+				   (uint64_t)dm_monitor_aggr_samples(attrs) * attrs->goal.aggrs;
 	m->attrs = *attrs;
 	m->budget.permille = attrs->cpu_budget_permille;
 	dm_budget_set_regions(&m->budget, attrs->min_nr_regions, attrs->max_nr_regions);
@@ -287,6 +291,41 @@ void dm_monitor_set_attrs(struct dm_monitor *m, const struct dm_mon_attrs *attrs
 	m->aggr_us = (uint64_t)((double)attrs->aggr_us * stretch);
 	if (m->next_sample_us > now + m->sample_us)
 		m->next_sample_us = now + m->sample_us;
+}
+
+/* The intervals goal's score of the aggregation just done (before the
+ * counters are reset): access events seen against the most there could be. */
+static uint64_t tune_score(const struct dm_monitor *m)
+{
+	uint64_t events = 0, max_events = 0, per = dm_monitor_aggr_samples(&m->attrs);
+
+	for (size_t i = 0; i < m->nr_targets; i++) {
+		const struct dm_regions *rs = &m->targets[i]->regions;
+
+		if (!m->targets[i]->live)
+			continue;
+		for (size_t j = 0; j < rs->n; j++) {
+			uint64_t sz = rs->v[j].end - rs->v[j].start;
+
+			events += sz * rs->v[j].nr_accesses;
+			max_events += sz * per;
+		}
+	}
+	return dm_tune_score_bp(&m->attrs.goal, events, max_events);
+}
+
+bool dm_monitor_tune_intervals(struct dm_monitor *m, uint64_t score_bp)
+{
+	struct dm_mon_attrs a = m->attrs;
+	uint32_t per = dm_monitor_aggr_samples(&m->attrs);
+
+	a.sample_us = dm_tune_next_sample_us(&a.goal, m->attrs.sample_us, score_bp);
+	if (a.sample_us == m->attrs.sample_us)
+		return false;
+	a.aggr_us = a.sample_us * per;
+	dm_monitor_set_attrs(m, &a);
+	m->nr_tunes++;
+	return true;
 }
 
 /* A region's who fields in a snapshot, as far as the primitive can tell. */
@@ -585,6 +624,9 @@ static void after_sample(struct dm_monitor *m, uint64_t now)
 	if (m->nr_schemes && any_scheme_due(m))
 		apply_schemes(m, now);
 	if (aggregating) {
+		bool tune = dm_intervals_goal_on(&m->attrs.goal) &&
+			    m->passed_samples >= m->next_tune_sis;
+		uint64_t score = tune ? tune_score(m) : 0;
 		double stretch;
 
 		publish(m, now);
@@ -600,6 +642,15 @@ static void after_sample(struct dm_monitor *m, uint64_t now)
 		split(m);
 		m->samples_in_aggr = 0;
 		m->next_aggr_sis = m->passed_samples + dm_monitor_aggr_samples(&m->attrs);
+		if (tune) {
+			/* after the reset, as the kernel's damon_set_attrs() between
+			 * aggregations: last_nr_accesses and ages convert, the
+			 * counts of the new interval start from 0 */
+			m->next_tune_sis = m->passed_samples +
+					   (uint64_t)dm_monitor_aggr_samples(&m->attrs) *
+						   m->attrs.goal.aggrs;
+			dm_monitor_tune_intervals(m, score);
+		}
 
 		stretch = dm_budget_update(&m->budget, now, cpu_ns(m), dm_monitor_nr_regions(m));
 		m->sample_us = (uint64_t)((double)m->attrs.sample_us * stretch);

@@ -23,6 +23,7 @@
 #include "rng.h"
 #include "schemes.h"
 #include "snapshot.h"
+#include "tune.h"
 
 struct dm_clock {
 	uint64_t (*now_us)(void *arg);  /* monotonic */
@@ -37,6 +38,7 @@ struct dm_mon_attrs {
 	uint64_t sample_us, aggr_us, update_us;
 	uint32_t min_nr_regions, max_nr_regions;
 	uint32_t cpu_budget_permille; /* 0: no budget */
+	struct dm_intervals_goal goal; /* intervals auto-tuning (tune.h); aggrs 0: off */
 };
 
 /* One target, embedded in the API's damon_target. */
@@ -88,6 +90,8 @@ struct dm_monitor {
 	uint64_t next_sample_us;
 	uint64_t passed_samples;       /* samples taken since start */
 	uint64_t next_aggr_sis, next_update_sis;
+	uint64_t next_tune_sis;        /* intervals goal: the next tuning */
+	uint64_t nr_tunes;             /* intervals changed by the goal */
 	uint64_t next_idle_update_us;  /* idle (watermarks): layout checks by time */
 	uint32_t samples_in_aggr;     /* samples taken in this aggregation interval */
 	size_t last_nr_regions;        /* at the previous split */
@@ -154,6 +158,17 @@ void dm_monitor_resume(struct dm_monitor *m);
  * counts from now. A budget-only change keeps everything.
  */
 void dm_monitor_set_attrs(struct dm_monitor *m, const struct dm_mon_attrs *attrs);
+
+/*
+ * The intervals goal at an aggregation (kdamond_tune_intervals()): the
+ * sampling interval scaled by the feedback of the access events just
+ * aggregated, the aggregation interval following it (same samples per
+ * aggregation), applied with dm_monitor_set_attrs()'s rules (ages keep their
+ * length in time). m->attrs then holds the tuned intervals; a commit gives
+ * the configured ones back, as a commit does in the kernel.
+ * Return: whether the intervals changed.
+ */
+bool dm_monitor_tune_intervals(struct dm_monitor *m, uint64_t score_bp);
 
 /* Samples per aggregation interval (the kernel's aggr_interval /
  * sample_interval), from the configured intervals: budget stretching

@@ -405,6 +405,10 @@ static int write_attrs(struct dm_kernel *k, const struct dm_mon_attrs *a, struct
 				  "kernel: aggr_us (%llu) must be at least sample_us "
 				  "(%llu), which must not be 0",
 				  (unsigned long long)a->aggr_us, (unsigned long long)a->sample_us);
+	if (dm_intervals_goal_on(&a->goal))
+		return dm_err_set(err, -EOPNOTSUPP,
+				  "kernel: the intervals goal is not written to DAMON's sysfs yet; "
+				  "libdamon's engine runs it on the user-space backends");
 	rc = dm_sysfs_write_u64(&k->fs, a->sample_us, err,
 				CTX "/monitoring_attrs/intervals/sample_us");
 	if (!rc)

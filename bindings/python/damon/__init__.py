@@ -42,7 +42,8 @@ from . import capi as _capi
 __all__ = [
     "ACTIONS", "BACKENDS", "FILTER_TYPES", "GOAL_METRICS", "OPS", "WMARK_METRICS",
     "DAMOS_F_ALLOW_WRITES_ONLY",
-    "Attrs", "BackendStatus", "Context", "Hotness", "QuotaState", "Region", "Scheme",
+    "Attrs", "BackendStatus", "Context", "Hotness", "IntervalsGoal", "QuotaState", "Region",
+    "Scheme",
     "SchemeStats", "Snapshot", "Status", "Target",
     "UNKNOWN", "backend_name", "probe", "version",
 ]
@@ -200,6 +201,40 @@ class Attrs(_NamedTuple):
     update_us: int
     min_nr_regions: int
     max_nr_regions: int
+
+
+class IntervalsGoal(_NamedTuple):
+    """Monitoring intervals auto-tuning (struct damon_intervals_goal; Linux
+    6.15's intervals goal): every aggrs aggregation intervals the sampling
+    interval is scaled so that the access events seen come to access_bp of
+    the most observable, within [min_sample_us, max_sample_us]. Samples per
+    aggregation stay as set; Status and Snapshot tell the intervals in force."""
+    access_bp: int
+    aggrs: int
+    min_sample_us: int
+    max_sample_us: int
+
+
+_GOAL_BITS = {"access_bp": 32, "aggrs": 32, "min_sample_us": 64, "max_sample_us": 64}
+
+
+def _intervals_goal(value):
+    """None (off), an IntervalsGoal, or a dict of its fields -> IntervalsGoal."""
+    if value is None:
+        return IntervalsGoal(0, 0, 0, 0)
+    if isinstance(value, dict):
+        unknown = set(value) - set(IntervalsGoal._fields)
+        if unknown:
+            raise TypeError(f"intervals_goal: unexpected field(s) {sorted(unknown)}")
+        missing = set(IntervalsGoal._fields) - set(value)
+        if missing:
+            raise TypeError(f"intervals_goal: missing field(s) {sorted(missing)}")
+        value = IntervalsGoal(**value)
+    if not isinstance(value, IntervalsGoal):
+        raise TypeError("intervals_goal must be None, an IntervalsGoal or a dict, not "
+                        f"{type(value).__name__}")
+    return IntervalsGoal(*(_uint(f"intervals_goal.{n}", v, _GOAL_BITS[n])
+                           for n, v in zip(IntervalsGoal._fields, value)))
 
 
 def _backend_status(st):
@@ -529,7 +564,7 @@ class Context:
 
     def __init__(self, ops="vaddr", backend="auto", sample_us=None, aggr_us=None,
                  update_us=None, min_nr_regions=None, max_nr_regions=None,
-                 cpu_budget_permille=None, *, manual=False, seed=None):
+                 cpu_budget_permille=None, *, manual=False, seed=None, intervals_goal=None):
         o = _capi.damon_ctx_opts()
         o.ops = _enum("ops", OPS, ops)
         o.backend = _backend(backend)
@@ -544,6 +579,8 @@ class Context:
                             ("max_nr_regions", max_nr_regions)):
             if value is not None:
                 attrs[name] = _uint(name, value, _ATTR_BITS[name])
+        if intervals_goal is not None:
+            attrs["intervals_goal"] = intervals_goal
         self._targets = []
         self._schemes = []
         self._manual = bool(manual)
@@ -649,10 +686,24 @@ class Context:
         a = self._call(_capi.damon_ctx_get_attrs)
         return Attrs(a.sample_us, a.aggr_us, a.update_us, a.min_nr_regions, a.max_nr_regions)
 
+    @property
+    def intervals_goal(self):
+        """The intervals auto-tuning goal as set: an IntervalsGoal, or None
+        when the intervals are fixed."""
+        a = self._call(_capi.damon_ctx_get_attrs)
+        g = a.intervals_goal   # a view into a: keep a alive while reading it
+        if not g.aggrs:
+            return None
+        return IntervalsGoal(g.access_bp, g.aggrs, g.min_sample_us, g.max_sample_us)
+
     def set_attrs(self, **attrs):
-        """Change monitoring attributes (those of Attrs; the others keep
-        their value). Effective at start() on a stopped context, at commit()
-        on a running one."""
+        """Change monitoring attributes (those of Attrs, and intervals_goal:
+        an IntervalsGoal, a dict of its fields, or None for fixed intervals;
+        the others keep their value). Effective at start() on a stopped
+        context, at commit() on a running one."""
+        goal = None
+        if "intervals_goal" in attrs:
+            goal = _intervals_goal(attrs.pop("intervals_goal"))
         for name in attrs:
             if name not in _ATTR_FIELDS:
                 raise TypeError(f"set_attrs() got an unexpected keyword argument {name!r}")
@@ -664,6 +715,9 @@ class Context:
                 value = attrs.get(name)
                 setattr(new, name, getattr(cur, name) if value is None
                         else _uint(name, value, _ATTR_BITS[name]))
+            for name in IntervalsGoal._fields:
+                setattr(new.intervals_goal, name,
+                        getattr(cur.intervals_goal, name) if goal is None else getattr(goal, name))
             _capi.damon_ctx_set_attrs(ptr, new)
 
     # -- running ----------------------------------------------------------

@@ -71,6 +71,32 @@ def test_attrs_einval_with_sentence():
         check_oserror(ei, errno.EINVAL, "sample_us")
 
 
+def test_intervals_goal():
+    goal = damon.IntervalsGoal(access_bp=400, aggrs=4, min_sample_us=1000, max_sample_us=50_000)
+    with damon.Context(intervals_goal=goal) as ctx:
+        assert ctx.intervals_goal == goal
+        ctx.set_attrs(sample_us=2000)              # the goal stays
+        assert ctx.intervals_goal == goal
+        with pytest.raises(OSError) as ei:
+            ctx.set_attrs(sample_us=500)           # below min_sample_us
+        check_oserror(ei, errno.EINVAL, "intervals goal", "sample_us")
+        ctx.set_attrs(intervals_goal=None)
+        assert ctx.intervals_goal is None
+        ctx.set_attrs(sample_us=500)               # fixed intervals: fine
+    with damon.Context() as ctx:
+        assert ctx.intervals_goal is None
+        for bad, word in ((dict(goal._asdict(), access_bp=0), "access_bp"),
+                          (dict(goal._asdict(), access_bp=10_001), "access_bp"),
+                          (dict(goal._asdict(), min_sample_us=60_000), "min_sample_us")):
+            with pytest.raises(OSError) as ei:
+                ctx.set_attrs(intervals_goal=bad)
+            check_oserror(ei, errno.EINVAL, word)
+        with pytest.raises(TypeError, match="missing"):
+            ctx.set_attrs(intervals_goal=dict(access_bp=1))
+        with pytest.raises(TypeError):
+            ctx.set_attrs(intervals_goal=(1, 2, 3, 4))
+
+
 def test_omitted_means_c_defaults():
     with damon.Context() as ctx:
         assert ctx.attrs == damon.Attrs(5000, 100000, 1000000, 10, 1000)
