@@ -427,6 +427,73 @@ static void test_hot_manual(void)
 	munmap(buf, HOT_LEN);
 }
 
+/*
+ * A manual context started on one thread and stepped on another: the
+ * overhead budget reads the CPU clock of the thread that drives the
+ * monitor. The first budget window compared the stepping thread's clock
+ * with the starting thread's: a stepping thread that had used 0.5 s of CPU
+ * before stretched the intervals at once (40 ms samples on an idle host, at
+ * any budget). Now the window starts again on the new thread.
+ */
+struct stepper {
+	damon_ctx *ctx;
+	uint64_t until_ns, max_sample_us;
+	int steps, errors;
+};
+
+static void *stepper_main(void *arg)
+{
+	struct stepper *st = arg;
+	uint64_t spin_until = now_ns() + 500 * 1000000ULL;
+	volatile uint64_t spin = 0;
+
+	while (now_ns() < spin_until) /* this thread's CPU clock runs ahead */
+		spin++;
+	st->until_ns = now_ns() + 3 * 1000000000ULL;
+	while (now_ns() < st->until_ns) {
+		struct damon_ctx_status cs = {.sz = sizeof(cs)};
+		uint64_t next = 0;
+
+		if (damon_ctx_step(st->ctx, &next) < 0)
+			st->errors++;
+		st->steps++;
+		if (damon_ctx_status(st->ctx, &cs) == 0 && cs.sample_us > st->max_sample_us)
+			st->max_sample_us = cs.sample_us;
+		sleep_ms((unsigned int)(next / 1000 > 20 ? 20 : next / 1000 + 1));
+	}
+	return NULL;
+}
+
+static void test_manual_other_thread(void)
+{
+	const size_t len = 32 * MiB;
+	uint8_t *buf = map_buf(len);
+	DAMON_OPTS(damon_ctx_opts, o, .ops = DAMON_OPS_FVADDR, .backend = DAMON_BACKEND_UFFD_WP,
+		   .flags = DAMON_CTX_MANUAL, .cpu_budget_permille = 1000);
+	struct damon_ctx_status cs = {.sz = sizeof(cs)};
+	struct stepper st = { 0 };
+	uint64_t b = (uintptr_t)buf;
+	damon_target *t;
+	pthread_t th;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(buf);
+	CU_ASSERT_EQUAL_FATAL(damon_ctx_new(&st.ctx, &o), 0);
+	EXPECT_OK(damon_ctx_add_target(st.ctx, 0, &t));
+	EXPECT_OK(damon_target_add_range(t, b, b + len));
+	EXPECT_OK(damon_ctx_start(st.ctx));
+	CU_ASSERT_EQUAL_FATAL(pthread_create(&th, NULL, stepper_main, &st), 0);
+	pthread_join(th, NULL);
+	EXPECT_OK(damon_ctx_status(st.ctx, &cs));
+	EXPECT(st.errors == 0, "%d failed steps of %d", st.errors, st.steps);
+	EXPECT(cs.nr_snapshots >= 5, "%llu snapshots in 3 s", (unsigned long long)cs.nr_snapshots);
+	EXPECT(st.max_sample_us == 5000 && cs.aggr_us == 100000,
+	       "a budget of a whole CPU keeps the intervals of an idle monitor: sampling at "
+	       "up to %llu us, aggregation %llu us at the end",
+	       (unsigned long long)st.max_sample_us, (unsigned long long)cs.aggr_us);
+	damon_ctx_unref(st.ctx);
+	munmap(buf, len);
+}
+
 /* ------------------------------------------------------------------------ */
 /* pause and resume                                                         */
 /* ------------------------------------------------------------------------ */
@@ -1017,6 +1084,7 @@ int main(void)
 	s = CU_add_suite(unpriv ? "live (uid 65534)" : "live", NULL, NULL);
 	CU_add_test(s, "hot set found, library thread", test_hot_threaded);
 	CU_add_test(s, "hot set found, manual drive", test_hot_manual);
+	CU_add_test(s, "manual drive from another thread than start", test_manual_other_thread);
 	CU_add_test(s, "pause and resume, library thread", test_pause_threaded);
 	CU_add_test(s, "pause and resume, manual drive", test_pause_manual);
 	CU_add_test(s, "overhead budget holds", test_budget);

@@ -30,7 +30,9 @@ void dm_budget_init(struct dm_budget *b, uint32_t permille, uint64_t app_cost_ns
 double dm_budget_update(struct dm_budget *b, uint64_t now_us, uint64_t cpu_ns, size_t nr_regions)
 {
 	uint64_t wall_ns = (now_us - b->win_start_us) * 1000;
-	uint64_t cost = (cpu_ns - b->win_cpu_ns) + b->win_caught * b->app_cost_ns;
+	/* a clock behind the window's start is another thread's: count none */
+	uint64_t cpu = cpu_ns > b->win_cpu_ns ? cpu_ns - b->win_cpu_ns : 0;
+	uint64_t cost = cpu + b->win_caught * b->app_cost_ns;
 	uint64_t allowed = wall_ns / 1000 * b->permille;
 	double ratio;
 

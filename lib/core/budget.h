@@ -45,6 +45,16 @@ void dm_budget_init(struct dm_budget *b, uint32_t permille, uint64_t app_cost_ns
 /* New region bounds (a commit); the cap is clipped to them. */
 void dm_budget_set_regions(struct dm_budget *b, uint32_t min_nr_regions, uint32_t max_nr_regions);
 
+/* Start a new measuring window at @now_us, the monitor's CPU clock at
+ * @cpu_ns (another thread took over driving the monitor: its CPU clock is
+ * not the one the window started with). */
+static inline void dm_budget_restart(struct dm_budget *b, uint64_t now_us, uint64_t cpu_ns)
+{
+	b->win_start_us = now_us;
+	b->win_cpu_ns = cpu_ns;
+	b->win_caught = 0;
+}
+
 /* Accesses the primitive caught (each cost the application one fault). */
 static inline void dm_budget_caught(struct dm_budget *b, uint64_t n)
 {

@@ -28,6 +28,9 @@ static uint64_t now_us(const struct dm_monitor *m)
 	return m->clock.now_us(m->clock.arg);
 }
 
+/* One per thread: its address tells threads apart without a syscall. */
+static __thread char this_thread;
+
 static uint64_t cpu_ns(const struct dm_monitor *m)
 {
 	return m->clock.cpu_ns ? m->clock.cpu_ns(m->clock.arg) : 0;
@@ -189,6 +192,7 @@ int dm_monitor_start(struct dm_monitor *m, struct dm_err *err)
 	dm_budget_init(&m->budget, m->attrs.cpu_budget_permille,
 		       m->ops->app_cost_ns ? m->ops->app_cost_ns(m->inst) : 0, now, cpu_ns(m),
 		       m->attrs.min_nr_regions, m->attrs.max_nr_regions);
+	m->cpu_thread = &this_thread;
 	for (size_t i = 0; i < m->nr_targets; i++)
 		if (m->targets[i]->live)
 			prepare_target(m, m->targets[i]);
@@ -677,6 +681,13 @@ int dm_monitor_step(struct dm_monitor *m, uint64_t *ret_next_us)
 
 	if (!m->running)
 		return -EALREADY;
+	if (m->cpu_thread != &this_thread) {
+		/* A manual context started on one thread and stepped on
+		 * another (or a new stepping thread): the budget's CPU clock
+		 * is per thread, so its window starts again on this one. */
+		m->cpu_thread = &this_thread;
+		dm_budget_restart(&m->budget, now, cpu_ns(m));
+	}
 	if (m->paused) {
 		if (ret_next_us)
 			*ret_next_us = UINT64_MAX;

@@ -100,6 +100,7 @@ struct dm_monitor {
 	bool paused;                   /* dm_monitor_pause(): steps do nothing */
 	bool rearm;                    /* resumed: the next step arms, samples later */
 	uint64_t paused_at_us;         /* the monitor's clock stands still here */
+	const void *cpu_thread;        /* the thread whose CPU clock the budget reads */
 	struct dm_err err;             /* what stopped or troubled the monitor */
 };
 
