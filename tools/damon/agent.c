@@ -34,6 +34,7 @@
 #include <inttypes.h>
 #include <poll.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -49,6 +50,8 @@
 
 struct agent {
 	int fd;
+	unsigned long long opts[8]; /* DAMON_AGENT_OPTS */
+	sem_t started;
 	damon_ctx *ctx;
 	damos *scheme;
 	char *buf;
@@ -233,12 +236,70 @@ static void refuse(struct agent *a, int err)
 	send_buf(a);
 }
 
+/*
+ * Start the context on the agent's own thread: the monitor's overhead budget
+ * counts the CPU time of the thread that drives it, from damon_ctx_start()
+ * on, so start and steps must run on one thread. Return 0 once "H" is sent.
+ */
+static int agent_start(struct agent *a)
+{
+	unsigned long long *v = a->opts;
+	struct damon_ctx_status st = {.sz = sizeof(st)};
+	struct damon_backend_status bs = {.sz = sizeof(bs)};
+	int err;
+
+	DAMON_OPTS(damon_ctx_opts, o, .ops = DAMON_OPS_VADDR, .backend = (uint32_t)v[0],
+		   .sample_us = v[1], .aggr_us = v[2], .update_us = v[3],
+		   .min_nr_regions = (uint32_t)v[4], .max_nr_regions = (uint32_t)v[5],
+		   .cpu_budget_permille = (uint32_t)v[6], .flags = DAMON_CTX_MANUAL);
+	err = damon_ctx_new(&a->ctx, &o);
+	if (err) {
+		put(a, "E %d the monitoring options were refused\n", -err);
+		send_buf(a);
+		return err;
+	}
+	err = damon_ctx_add_target(a->ctx, 0, NULL);
+	if (!err && v[7]) {
+		DAMOS_OPTS(so, .action = DAMOS_STAT, .max_nr_accesses = 0,
+			   .min_age = (uint32_t)v[7]);
+
+		err = damon_ctx_add_scheme(a->ctx, &so, &a->scheme);
+	}
+	if (!err)
+		err = damon_ctx_start(a->ctx);
+	if (err) {
+		refuse(a, err);
+		return err;
+	}
+	damon_ctx_status(a->ctx, &st);
+	damon_ctx_backend_status(a->ctx, damon_ctx_backend(a->ctx), &bs);
+	put(a, "H %s %u %" PRIu64 " %" PRIu64 " %llu\n",
+	    damon_backend_name(damon_ctx_backend(a->ctx)), bs.sees, st.sample_us, st.aggr_us,
+	    v[3] ? v[3] : 1000000ULL);
+	return send_buf(a);
+}
+
+static void *agent_thread(void *arg)
+{
+	struct agent *a = arg;
+	int err = agent_start(a);
+
+	/* the program goes on once it is monitored, or once that failed */
+	sem_post(&a->started);
+	if (err) {
+		a->ctx = damon_ctx_unref(a->ctx);
+		close(a->fd);
+		a->fd = -1;
+		return NULL;
+	}
+	return agent_main(a);
+}
+
 __attribute__((constructor)) static void agent_init(void)
 {
 	const char *fd_s = getenv("DAMON_AGENT_FD"), *opts_s = getenv("DAMON_AGENT_OPTS");
 	const char *pid_s = getenv("DAMON_AGENT_PID");
-	unsigned long long v[8] = {0};
-	struct damon_ctx_status st = {.sz = sizeof(st)};
+	unsigned long long *v = agent.opts;
 	sigset_t all, old;
 	pthread_t th;
 	int err;
@@ -257,58 +318,24 @@ __attribute__((constructor)) static void agent_init(void)
 		return;
 	}
 	if (sscanf(opts_s, "%llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3],
-		   &v[4], &v[5], &v[6], &v[7]) != 8) {
+		   &v[4], &v[5], &v[6], &v[7]) != 8 ||
+	    sem_init(&agent.started, 0, 0)) {
 		agent.fd = -1;
 		return;
 	}
-
-	DAMON_OPTS(damon_ctx_opts, o, .ops = DAMON_OPS_VADDR, .backend = (uint32_t)v[0],
-		   .sample_us = v[1], .aggr_us = v[2], .update_us = v[3],
-		   .min_nr_regions = (uint32_t)v[4], .max_nr_regions = (uint32_t)v[5],
-		   .cpu_budget_permille = (uint32_t)v[6], .flags = DAMON_CTX_MANUAL);
-	err = damon_ctx_new(&agent.ctx, &o);
-	if (err) {
-		put(&agent, "E %d the monitoring options were refused\n", -err);
-		send_buf(&agent);
-		goto fail;
-	}
-	err = damon_ctx_add_target(agent.ctx, 0, NULL);
-	if (!err && v[7]) {
-		DAMOS_OPTS(so, .action = DAMOS_STAT, .max_nr_accesses = 0,
-			   .min_age = (uint32_t)v[7]);
-
-		err = damon_ctx_add_scheme(agent.ctx, &so, &agent.scheme);
-	}
-	if (!err)
-		err = damon_ctx_start(agent.ctx);
-	if (err) {
-		refuse(&agent, err);
-		goto fail;
-	}
-	damon_ctx_status(agent.ctx, &st);
-	{
-		struct damon_backend_status bs = {.sz = sizeof(bs)};
-
-		damon_ctx_backend_status(agent.ctx, damon_ctx_backend(agent.ctx), &bs);
-		put(&agent, "H %s %u %" PRIu64 " %" PRIu64 " %llu\n",
-		    damon_backend_name(damon_ctx_backend(agent.ctx)), bs.sees, st.sample_us,
-		    st.aggr_us, v[3] ? v[3] : 1000000ULL);
-	}
-	if (send_buf(&agent) < 0)
-		goto fail;
 	pthread_atfork(NULL, NULL, agent_atfork_child);
 	/* the program's signals are its own: the agent's thread takes none */
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
-	err = pthread_create(&th, NULL, agent_main, &agent);
+	err = pthread_create(&th, NULL, agent_thread, &agent);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (err)
-		goto fail;
+	if (err) {
+		close(agent.fd);
+		agent.fd = -1;
+		return;
+	}
 	pthread_setname_np(th, "damon-agent");
 	pthread_detach(th);
-	return;
-fail:
-	agent.ctx = damon_ctx_unref(agent.ctx);
-	close(agent.fd);
-	agent.fd = -1;
+	while (sem_wait(&agent.started) && errno == EINTR)
+		;
 }

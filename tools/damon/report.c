@@ -172,7 +172,7 @@ static int report_access(const struct records *rs, bool raw, long snap_idx)
 			return 1;
 		}
 		for (size_t j = 0; j < r->nr; j++)
-			if (snap_idx < 0 || (size_t)snap_idx == j ||
+			if (snap_idx == -1 || (size_t)snap_idx == j ||
 			    (snap_idx == -2 && j == r->nr - 1))
 				report_snapshot(r, j, raw);
 	}
