@@ -58,7 +58,7 @@ for s in $syms; do
 done
 
 # Every page in the tree is installed.
-for page in "$mandir"/*.3 "$mandir"/*.7; do
+for page in "$mandir"/*.1 "$mandir"/*.3 "$mandir"/*.7; do
 	[ -f "$page" ] || continue
 	base=$(basename "$page")
 	if ! grep -q "'man/$base'" "$build"; then

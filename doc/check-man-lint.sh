@@ -13,7 +13,7 @@ if ! command -v groff >/dev/null 2>&1; then
 fi
 
 failed=0
-for page in "$mandir"/*.3 "$mandir"/*.7; do
+for page in "$mandir"/*.1 "$mandir"/*.3 "$mandir"/*.7; do
 	[ -f "$page" ] || continue
 	grep -q '^\.so ' "$page" && continue
 	out=$(groff -man -ww -z "$page" 2>&1) || true
