@@ -477,10 +477,13 @@ static int open_agent(struct source *s)
 		return 0;
 	if (r == 0 && !dm_interrupted)
 		snprintf(s->why, sizeof(s->why), "the agent did not answer within 10 s");
+	/* 127: it was never executed (said above by the child) */
 	fprintf(stderr, "damon: cannot monitor the command through libdamon-agent.so: %s%s\n",
-		r == -ESRCH ? "it ended before the agent started (a static or setuid program "
-			      "does not load it); "
-			    : "",
+		r == -ESRCH && !(s->reaped && WIFEXITED(s->child_status) &&
+				 WEXITSTATUS(s->child_status) == 127)
+			? "it ended before the agent started (a static or setuid program "
+			  "does not load it); "
+			: "",
 		s->why[0] ? s->why : "interrupted");
 	return r < 0 && r != -ECANCELED ? r : -ECANCELED;
 }
