@@ -166,8 +166,8 @@ void src_opts_init(struct src_opts *o);
 enum { SUB_NEXT = -1, SUB_MINE = -2 };
 int sub_opt(struct src_opts *o, int c, const char *arg, const char *sub, void (*usage)(FILE *));
 /* After the options: the command after "--" (o->cmd points into argv), and
- * exactly one of -i @input, --pid, a command (@input may be absent when
- * @may_input is false). Return 0 or EXIT_USAGE (said why). */
+ * exactly one of -i @input (NULL where the subcommand takes none), --pid, a
+ * command. Return 0 or EXIT_USAGE (said why). */
 int sub_target(struct src_opts *o, int argc, char **argv, const char *input, const char *sub);
 
 /* What src_run() calls: @snap for each snapshot (a negative return stops
