@@ -29,9 +29,9 @@
  *             memory a region straddling the window's edge took along)
  * Per backend, over the placements: median and largest promote time, the
  * median demote time, the wrongly moved MiB, what moved in all, the
- * schemes' sz_applied, the aggregation interval in force at the end and
- * the monitor's CPU (libdamon's "damon-mon" thread, or the kdamond) over
- * the run.
+ * schemes' sz_applied, the wall-clock seconds per aggregation (snapshots
+ * over the run), the monitor's CPU (libdamon's "damon-mon" thread, or the
+ * kdamond) and the share of the run these readings took.
  *
  * --check exits 1 unless every backend ran, every placement reached 90% on
  * node 0 within --limit seconds, (almost) nothing of the window was demoted
