@@ -171,6 +171,7 @@ struct fake {
 	uint64_t hot_start, hot_end; /* always accessed */
 	unsigned int seed_noise;     /* 0: exact model; else pages hot by hash */
 	pid_t exit_pid;              /* layout says -ESRCH for it when set */
+	uint64_t cpu_ns;             /* the monitor's CPU clock */
 	uint64_t late_us;            /* each step runs up to this much late */
 	uint64_t late_state;
 	/* When set, a hot page is accessed once every period_us (at a phase of
@@ -187,7 +188,7 @@ static uint64_t fake_now(void *arg)
 
 static uint64_t fake_cpu(void *arg)
 {
-	return 0;
+	return ((struct fake *)arg)->cpu_ns;
 }
 
 static bool model_accessed(void *arg, pid_t pid, uint64_t addr)
@@ -549,6 +550,8 @@ struct fake_env {
 	uint64_t last_start, last_end;
 	uint64_t *clock_us;       /* advanced by apply when ns_per_byte is set */
 	uint64_t ns_per_byte;
+	uint64_t *cpu_ns;         /* a CPU clock apply advances, when set */
+	uint64_t cpu_per_call_ns; /* by this much per call */
 };
 
 static int fe_free(void *arg, uint32_t *ret)
@@ -579,6 +582,8 @@ static int64_t fe_apply(void *arg, const struct dm_scheme *s, const struct dm_sc
 	*passed = end - start;
 	if (e->clock_us && e->ns_per_byte)
 		*e->clock_us += (end - start) * e->ns_per_byte / 1000;
+	if (e->cpu_ns)
+		*e->cpu_ns += e->cpu_per_call_ns;
 	return (int64_t)(end - start);
 }
 
@@ -1244,6 +1249,53 @@ static void test_budget(void)
 	EXPECT_EQ(b.cap_min, 20);
 }
 
+/*
+ * DAMOS actions are not monitoring: a scheme whose actions take 3 ms of CPU
+ * per region it applies to (~30 ms per 100 ms aggregation) under a 2%
+ * budget must leave the intervals and the regions alone, as kdamond's are
+ * (the kernel bounds action time with quota_ms). When actions counted, the
+ * intervals stretched at once: a migrate_hot on uffd_wp ran 27 s
+ * aggregations in the tiering bench.
+ */
+static void test_budget_leaves_actions_out(void)
+{
+	struct dm_scheme sc;
+	struct dm_scheme *v[1] = { &sc };
+	struct fake_env e;
+	struct dm_mon_attrs a;
+	struct run r;
+
+	memset(&r, 0, sizeof(r));
+	r.f.hot_start = BASE;
+	r.f.hot_end = BASE + 32 * MiB;
+	run_open(&r, 3, 10, 1000, 512 * MiB);
+	a = r.m.attrs;
+	a.cpu_budget_permille = 20;
+	dm_monitor_set_attrs(&r.m, &a);
+	dm_budget_init(&r.m.budget, 20, 0, r.f.now_us, r.f.cpu_ns, 10, 1000);
+	fake_env_init(&e);
+	e.cpu_ns = &r.f.cpu_ns;
+	e.cpu_per_call_ns = 3000000;
+	r.m.env = &e.env;
+	new_scheme(&sc, DAMOS_PAGEOUT);
+	sc.opts.max_nr_accesses = 0;
+	r.m.schemes = v;
+	r.m.nr_schemes = 1;
+	dm_scheme_set_next_apply(&sc, r.m.passed_samples, 5000, 100000);
+	run_aggregations(&r, 30, NULL, NULL);
+	EXPECT(e.nr_calls >= 200, "the scheme applied %llu times in 30 aggregations",
+	       (unsigned long long)e.nr_calls);
+	EXPECT(r.f.cpu_ns >= 600000000ULL, "actions took %llu ms of CPU in 3 s",
+	       (unsigned long long)(r.f.cpu_ns / 1000000));
+	EXPECT(r.m.sample_us == 5000 && r.m.aggr_us == 100000,
+	       "intervals in force %llu/%llu us: actions do not stretch them",
+	       (unsigned long long)r.m.sample_us, (unsigned long long)r.m.aggr_us);
+	EXPECT(r.m.budget.cap == 1000, "region cap %u: actions do not cut it", r.m.budget.cap);
+	r.m.schemes = NULL;
+	r.m.nr_schemes = 0;
+	run_close(&r);
+}
+
 /* A real child process as a vaddr target, accesses simulated: when the child
  * exits, the layout update says -ESRCH and the monitor stops by itself. */
 static void test_target_exits(void)
@@ -1326,6 +1378,7 @@ int main(void)
 		{ "earlier accesses (soft_dirty) estimate the rate", test_earlier_samples },
 		{ "intervals goal tunes the sampling interval", test_intervals_goal },
 		{ "overhead budget stretches and relaxes", test_budget },
+		{ "overhead budget leaves DAMOS actions out", test_budget_leaves_actions_out },
 		{ "target exit stops the monitor", test_target_exits },
 		{ NULL, NULL },
 	};

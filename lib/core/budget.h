@@ -2,7 +2,9 @@
 /*
  * The overhead budget of user-space backends: the monitor's CPU time plus
  * what the application pays for the accesses the primitive catches (a write
- * fault on an armed page for uffd_wp), kept under a share of one CPU.
+ * fault on an armed page for uffd_wp), kept under a share of one CPU. The
+ * time DAMOS actions take is not monitoring: like the kernel, libdamon
+ * bounds it with each scheme's quota_ms, and leaves it out of this budget.
  *
  * Both costs grow with the number of regions (one sample page each per
  * sampling interval), which is how kernel DAMON bounds its own overhead
