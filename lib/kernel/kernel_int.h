@@ -1,14 +1,34 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later OR BSD-2-Clause */
 /*
- * Inside the kernel backend: struct dm_kernel, shared by kernel.c (sysfs)
- * and trace.c (the damon:damon_aggregated stream).
+ * Inside the kernel backend: struct dm_kernel, shared by its files. Calls
+ * go one way: kernel.c (open, commit, pause, close) uses claim.c (who holds
+ * DAMON), kwrite.c (writing the context) and trace.c; kstep.c (a step) uses
+ * trace.c and tried.c (the two snapshot sources), which both end in
+ * ksnap.c (publishing).
  */
 #ifndef DAMON_KERNEL_KERNEL_INT_H
 #define DAMON_KERNEL_KERNEL_INT_H
 
+#include <time.h>
+
 #include "kernel.h"
 #include "owner.h"
 #include "sysfs.h"
+
+/* libdamon's one kdamond is number 0, with one context. */
+#define DM_KDS	"kernel/mm/damon/admin/kdamonds"
+#define DM_KCTX DM_KDS "/0/contexts/0"
+
+/* kdamond directories looked at when judging who holds DAMON */
+#define MAX_KDAMONDS 64
+
+static inline uint64_t dm_kernel_now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
 
 struct dm_ktarget {
 	uint32_t id;
@@ -87,8 +107,25 @@ struct dm_kernel {
 	uint64_t agg_period_us; /* smoothed time between aggregations as kdamond keeps it */
 };
 
+/* claim.c: -EBUSY naming an exclusive module that runs, else 0. */
+int dm_kernel_check_modules(const struct dm_sysfs *fs, struct dm_err *err);
+/* claim.c: can DAMON be taken (-EBUSY with who holds it); @reclaim: turn
+ * orphans off and drop stale records too (under the lock only). */
+int dm_kernel_judge_kdamonds(struct dm_kernel *k, bool allow_takeover, bool reclaim,
+			     struct dm_err *err);
+
+/* kwrite.c: the intervals; targets and schemes (nr_* writes recreate their
+ * directories); the whole context (operations set first). */
+int dm_kernel_write_attrs(struct dm_kernel *k, const struct dm_mon_attrs *a, struct dm_err *err);
+int dm_kernel_write_body(struct dm_kernel *k, const struct dm_kernel_cfg *cfg, struct dm_err *err);
+int dm_kernel_write_ctx(struct dm_kernel *k, const struct dm_kernel_cfg *cfg, struct dm_err *err);
+
+/* ksnap.c: room for @n regions in k->regbuf; publish k->regbuf[0..n). */
 int dm_kernel_regbuf(struct dm_kernel *k, size_t n);
 int dm_kernel_publish(struct dm_kernel *k, size_t n, struct dm_err *err);
+
+/* tried.c: ask for the match-all scheme's tried_regions, read, publish. */
+int dm_kernel_read_tried(struct dm_kernel *k, struct dm_err *err);
 
 bool dm_ktrace_available(struct dm_kernel *k);
 /* Is @pid (from kdamonds/N/pid: the initial pid namespace's number) a

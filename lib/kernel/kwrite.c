@@ -1,0 +1,315 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later OR BSD-2-Clause
+/*
+ * Writing the context (kernel.h): operations set, intervals, targets and
+ * schemes, as files of kdamond 0's context 0. kscheme.c writes the goals
+ * and filters of each scheme.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include "kernel_int.h"
+#include "kscheme.h"
+#include "../util/names.h"
+
+/* The top-level "System RAM" ranges of /proc/iomem. */
+static int system_ram(struct dm_kernel *k, struct dm_range *v, size_t cap, size_t *ret_n,
+		      struct dm_err *err)
+{
+	char path[PATH_MAX], line[256];
+	size_t n = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/iomem", k->proc_root);
+	f = fopen(path, "re");
+	if (!f)
+		return dm_err_set(err, -errno,
+				  "kernel: %s cannot be read for paddr's default "
+				  "regions: %s",
+				  path, strerror(errno));
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long long s, e;
+
+		if (line[0] == ' ' || !strstr(line, ": System RAM"))
+			continue;
+		if (sscanf(line, "%llx-%llx", &s, &e) != 2 || e <= s)
+			continue;
+		if (n < cap) {
+			v[n].start = s;
+			v[n].end = e + 1;
+			n++;
+		}
+	}
+	fclose(f);
+	if (!n || (n == 1 && !v[0].start && v[0].end <= 1))
+		return dm_err_set(err, -EINVAL,
+				  "kernel: %s lists no System RAM (or only zeros: "
+				  "reading it needs root)",
+				  path);
+	*ret_n = n;
+	return 0;
+}
+
+static int write_target(struct dm_kernel *k, size_t i, const struct dm_kernel_target *t,
+			struct dm_err *err)
+{
+	struct dm_range ram[32];
+	const struct dm_range *r = t->fixed;
+	size_t nr = t->nr_fixed;
+	int rc;
+
+	if (k->ops != DAMON_OPS_PADDR) {
+		/*
+		 * Pids of our own pid namespace: "on" builds the kernel's
+		 * context in the writing task (damon_sysfs_turn_damon_on ->
+		 * damon_sysfs_add_target -> find_get_pid -> find_vpid, which
+		 * looks in task_active_pid_ns(current)). "commit" does not: the
+		 * kdamond builds it (a damon_call() since 6.15, an aggregation
+		 * callback before), so it looks them up in the initial
+		 * namespace - which is why k->pidns_foreign commits by off + on.
+		 */
+		pid_t pid = t->pid ? t->pid : getpid();
+
+		rc = dm_sysfs_write_u64(&k->fs, (uint64_t)pid, err,
+					DM_KCTX "/targets/%zu/pid_target", i);
+		if (rc)
+			return rc;
+	}
+	if (k->ops == DAMON_OPS_PADDR && !nr) {
+		rc = system_ram(k, ram, 32, &nr, err);
+		if (rc)
+			return rc;
+		r = ram;
+	}
+	if (k->ops == DAMON_OPS_VADDR)
+		nr = 0; /* the kernel lays vaddr out itself */
+	rc = dm_sysfs_write_u64(&k->fs, nr, err, DM_KCTX "/targets/%zu/regions/nr_regions", i);
+	for (size_t j = 0; j < nr && !rc; j++) {
+		rc = dm_sysfs_write_u64(&k->fs, r[j].start, err,
+					DM_KCTX "/targets/%zu/regions/%zu/start", i, j);
+		if (!rc)
+			rc = dm_sysfs_write_u64(&k->fs, r[j].end, err,
+						DM_KCTX "/targets/%zu/regions/%zu/end", i, j);
+	}
+	return rc;
+}
+
+static int write_scheme(struct dm_kernel *k, size_t i, const struct damos_opts *o,
+			struct dm_err *err)
+{
+	const struct dm_sysfs *fs = &k->fs;
+	static const char *const wm[] = {"none", "free_mem_rate"};
+	int rc;
+
+	if (!dm_action_name(o->action))
+		return dm_err_set(err, -EINVAL, "kernel: scheme %zu: action %u is unknown", i,
+				  o->action);
+	if (o->wmarks_metric > 1)
+		return dm_err_set(err, -EINVAL,
+				  "kernel: scheme %zu: watermark metric %u is "
+				  "unknown",
+				  i, o->wmarks_metric);
+	rc = dm_sysfs_write(fs, dm_action_name(o->action), err, DM_KCTX "/schemes/%zu/action", i);
+	if (rc == -EINVAL) {
+		/* the kernel takes only the actions it knows (6.12 has no
+		 * collapse): that is "not supported here", not a bad argument */
+		struct utsname u;
+
+		if (uname(&u))
+			strcpy(u.release, "?");
+		rc = dm_err_set(err, -EOPNOTSUPP,
+				"kernel: scheme %zu: this kernel's DAMON (Linux %s) has no "
+				"action %s (writing it to the scheme's action file failed with "
+				"EINVAL); use a user-space backend, which executes it itself",
+				i, u.release, dm_action_name(o->action));
+	}
+#define W(val, path)                                                                              \
+	do {                                                                                      \
+		if (!rc)                                                                          \
+			rc = dm_sysfs_write_u64(fs, (val), err, DM_KCTX "/schemes/%zu/" path, i); \
+	} while (0)
+	/* UINT32_MAX / UINT64_MAX are also the kernel's own "no bound" */
+	W(o->min_sz, "access_pattern/sz/min");
+	W(o->max_sz, "access_pattern/sz/max");
+	W(o->min_nr_accesses, "access_pattern/nr_accesses/min");
+	W(o->max_nr_accesses, "access_pattern/nr_accesses/max");
+	W(o->min_age, "access_pattern/age/min");
+	W(o->max_age, "access_pattern/age/max");
+	/* 0 is "no such limit" in both */
+	W(o->quota_ms, "quotas/ms");
+	W(o->quota_bytes, "quotas/bytes");
+	W(o->quota_reset_interval_ms, "quotas/reset_interval_ms");
+	W(o->weight_sz, "quotas/weights/sz_permil");
+	W(o->weight_nr_accesses, "quotas/weights/nr_accesses_permil");
+	W(o->weight_age, "quotas/weights/age_permil");
+	if (!rc)
+		rc = dm_sysfs_write(fs, wm[o->wmarks_metric], err,
+				    DM_KCTX "/schemes/%zu/watermarks/metric", i);
+	W(o->wmarks_interval_us, "watermarks/interval_us");
+	W(o->wmarks_high, "watermarks/high");
+	W(o->wmarks_mid, "watermarks/mid");
+	W(o->wmarks_low, "watermarks/low");
+	if (!rc && dm_sysfs_exists(fs, DM_KCTX "/schemes/%zu/apply_interval_us", i))
+		W(o->apply_interval_us, "apply_interval_us");
+	else if (!rc && o->apply_interval_us)
+		rc = dm_err_set(err, -EOPNOTSUPP,
+				"kernel: this kernel's DAMON has no per-scheme "
+				"apply interval (no apply_interval_us file)");
+	if (!rc && (o->action == DAMOS_MIGRATE_HOT || o->action == DAMOS_MIGRATE_COLD) &&
+	    k->ops != DAMON_OPS_PADDR && !dm_sysfs_is_dir(fs, DM_KCTX "/schemes/%zu/dests", i))
+		/*
+		 * Kernels before vaddr migration (6.12) take migrate_* for any
+		 * ops but only paddr implements it: vaddr would try every
+		 * region and move nothing. vaddr migration came in the same
+		 * series as the schemes' dests directory, so that directory is
+		 * the file that tells.
+		 */
+		rc = dm_err_set(err, -EOPNOTSUPP,
+				"kernel: scheme %zu: this kernel's DAMON accepts %s for %s but "
+				"its virtual address operations do not implement it (no "
+				"schemes/%zu/dests directory, which came with vaddr migration): "
+				"it would move nothing; use paddr or a user-space backend",
+				i, dm_action_name(o->action), dm_ops_name(k->ops), i);
+	if (!rc && (o->action == DAMOS_MIGRATE_HOT || o->action == DAMOS_MIGRATE_COLD))
+		W(o->target_nid, "target_nid");
+#undef W
+	return rc;
+}
+
+/* The scheme whose tried_regions make a full snapshot: stat, everything. */
+static const struct dm_scheme match_all = {
+	.opts.sz = sizeof(struct damos_opts),
+	.opts.action = DAMOS_STAT,
+	.opts.max_sz = UINT64_MAX,
+	.opts.max_nr_accesses = UINT32_MAX,
+	.opts.max_age = UINT32_MAX,
+};
+
+int dm_kernel_write_attrs(struct dm_kernel *k, const struct dm_mon_attrs *a, struct dm_err *err)
+{
+	int rc;
+
+	if (!a->sample_us || a->aggr_us < a->sample_us)
+		return dm_err_set(err, -EINVAL,
+				  "kernel: aggr_us (%llu) must be at least sample_us "
+				  "(%llu), which must not be 0",
+				  (unsigned long long)a->aggr_us, (unsigned long long)a->sample_us);
+	if (dm_intervals_goal_on(&a->goal))
+		return dm_err_set(err, -EOPNOTSUPP,
+				  "kernel: the intervals goal is not written to DAMON's sysfs yet; "
+				  "libdamon's engine runs it on the user-space backends");
+	rc = dm_sysfs_write_u64(&k->fs, a->sample_us, err,
+				DM_KCTX "/monitoring_attrs/intervals/sample_us");
+	if (!rc)
+		rc = dm_sysfs_write_u64(&k->fs, a->aggr_us, err,
+					DM_KCTX "/monitoring_attrs/intervals/aggr_us");
+	if (!rc)
+		rc = dm_sysfs_write_u64(&k->fs, a->update_us, err,
+					DM_KCTX "/monitoring_attrs/intervals/update_us");
+	if (!rc)
+		rc = dm_sysfs_write_u64(&k->fs, a->min_nr_regions, err,
+					DM_KCTX "/monitoring_attrs/nr_regions/min");
+	if (!rc)
+		rc = dm_sysfs_write_u64(&k->fs, a->max_nr_regions, err,
+					DM_KCTX "/monitoring_attrs/nr_regions/max");
+	return rc;
+}
+
+/* Keep a copy of the targets: id + pid + position in the kernel's list. */
+static int keep_targets(struct dm_kernel *k, const struct dm_kernel_cfg *cfg, struct dm_err *err)
+{
+	struct dm_ktarget *v =
+		dm_calloc(k->alloc, cfg->nr_targets ? cfg->nr_targets : 1, sizeof(*v));
+
+	if (!v)
+		return dm_err_set(err, -ENOMEM, "kernel: out of memory");
+	for (size_t i = 0; i < cfg->nr_targets; i++) {
+		v[i].id = cfg->targets[i].id;
+		v[i].pid = cfg->targets[i].pid ? cfg->targets[i].pid : getpid();
+		for (size_t j = 0; j < k->nr_targets; j++)
+			if (k->targets[j].id == v[i].id)
+				v[i].gone = k->targets[j].gone;
+	}
+	dm_free(k->alloc, k->targets);
+	k->targets = v;
+	k->nr_targets = cfg->nr_targets;
+	return 0;
+}
+
+/* Write targets and schemes (nr_* writes recreate their directories). */
+int dm_kernel_write_body(struct dm_kernel *k, const struct dm_kernel_cfg *cfg, struct dm_err *err)
+{
+	size_t nr_schemes = cfg->nr_schemes + (k->path == DM_KSNAP_TRIED);
+	int rc;
+
+	if (k->ops == DAMON_OPS_PADDR && cfg->nr_targets != 1)
+		return dm_err_set(err, -EINVAL, "kernel: paddr takes exactly one target, not %zu",
+				  cfg->nr_targets);
+	/* the caller's array may replace the one we had (which it may free) */
+	k->schemes = cfg->schemes;
+	k->nr_schemes = cfg->nr_schemes;
+	rc = dm_sysfs_write_u64(&k->fs, cfg->nr_targets, err, DM_KCTX "/targets/nr_targets");
+	for (size_t i = 0; i < cfg->nr_targets && !rc; i++)
+		rc = write_target(k, i, &cfg->targets[i], err);
+	if (!rc)
+		rc = dm_sysfs_write_u64(&k->fs, nr_schemes, err, DM_KCTX "/schemes/nr_schemes");
+	for (size_t i = 0; i < cfg->nr_schemes && !rc; i++) {
+		rc = write_scheme(k, i, &cfg->schemes[i]->opts, err);
+		if (!rc)
+			rc = dm_kscheme_write(k, i, cfg->schemes[i], err);
+	}
+	if (!rc && k->path == DM_KSNAP_TRIED)
+		rc = write_scheme(k, cfg->nr_schemes, &match_all.opts, err);
+	if (!rc && k->path == DM_KSNAP_TRIED)
+		rc = dm_kscheme_write(k, cfg->nr_schemes, &match_all, err);
+	if (!rc)
+		rc = keep_targets(k, cfg, err);
+	return rc;
+}
+
+/* Is @word among the white-space separated words of @list? */
+static bool has_word(const char *list, const char *word)
+{
+	size_t wl = strlen(word);
+
+	for (const char *p = list; *p;) {
+		size_t l;
+
+		p += strspn(p, " \t\n");
+		l = strcspn(p, " \t\n");
+		if (l == wl && !memcmp(p, word, wl))
+			return true;
+		p += l;
+	}
+	return false;
+}
+
+int dm_kernel_write_ctx(struct dm_kernel *k, const struct dm_kernel_cfg *cfg, struct dm_err *err)
+{
+	char avail[DM_SYSFS_VAL_MAX], q[40];
+	const char *ops = dm_ops_name(cfg->ops);
+	int rc;
+
+	if (!ops)
+		return dm_err_set(err, -EINVAL, "kernel: operations set %u is unknown", cfg->ops);
+	rc = dm_sysfs_write_u64(&k->fs, 1, err, DM_KDS "/0/contexts/nr_contexts");
+	if (rc)
+		return rc;
+	rc = dm_sysfs_read(&k->fs, avail, sizeof(avail), err, DM_KCTX "/avail_operations");
+	if (rc < 0)
+		return rc;
+	if (!has_word(avail, ops))
+		return dm_err_set(err, -EOPNOTSUPP,
+				  "kernel: this kernel's DAMON offers \"%s\", "
+				  "no %s",
+				  dm_sysfs_show(q, avail), ops);
+	rc = dm_sysfs_write(&k->fs, ops, err, DM_KCTX "/operations");
+	if (!rc)
+		rc = dm_kernel_write_attrs(k, &cfg->attrs, err);
+	if (!rc)
+		rc = dm_kernel_write_body(k, cfg, err);
+	return rc;
+}
