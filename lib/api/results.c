@@ -40,11 +40,7 @@ _public_ damon_snapshot *damon_snapshot_ref(damon_snapshot *s)
 
 _public_ damon_snapshot *damon_snapshot_unref(damon_snapshot *s)
 {
-	if (s && atomic_fetch_sub_explicit(&s->refcnt, 1, memory_order_acq_rel) == 1) {
-		struct dm_alloc a = s->alloc;
-
-		dm_free(&a, s);
-	}
+	dm_snapshot_unref(s);
 	return NULL;
 }
 

@@ -49,6 +49,15 @@ struct damon_snapshot *dm_snapshot_new(const struct dm_alloc *a, uint32_t nr_tar
 	return s;
 }
 
+void dm_snapshot_unref(struct damon_snapshot *s)
+{
+	if (s && atomic_fetch_sub_explicit(&s->refcnt, 1, memory_order_acq_rel) == 1) {
+		struct dm_alloc a = s->alloc;
+
+		dm_free(&a, s);
+	}
+}
+
 int dm_publisher_init(struct dm_publisher *p, const struct dm_alloc *a)
 {
 	memset(p, 0, sizeof(*p));
@@ -72,7 +81,7 @@ static void slot_free_list(struct dm_publisher *p, struct dm_hot_slot *s)
 
 void dm_publisher_fini(struct dm_publisher *p)
 {
-	damon_snapshot_unref(p->newest);
+	dm_snapshot_unref(p->newest);
 	p->newest = NULL;
 	for (int i = 0; i < 2; i++) {
 		dm_free(&p->alloc, atomic_load(&p->slot[i]));
@@ -173,7 +182,7 @@ int dm_publisher_publish(struct dm_publisher *p, struct damon_snapshot *s)
 	old = p->newest;
 	p->newest = s;
 	pthread_mutex_unlock(&p->lock);
-	damon_snapshot_unref(old);
+	dm_snapshot_unref(old);
 	return err;
 }
 

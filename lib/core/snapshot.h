@@ -65,6 +65,10 @@ struct damon_snapshot {
 struct damon_snapshot *dm_snapshot_new(const struct dm_alloc *a, uint32_t nr_targets,
 				       size_t nr_regions);
 
+/* Drop a reference; the last one frees the snapshot (NULL-safe). The
+ * publisher and damon_snapshot_unref() both end here. */
+void dm_snapshot_unref(struct damon_snapshot *s);
+
 /* The region hotness is computed over: what the latch copies. The region
  * ends live in an array of their own (ends[]) so that the binary search
  * walks 8-byte keys packed together: 10k regions are 80 KB of keys. */
