@@ -98,8 +98,27 @@ struct damon_ctx {
 	unsigned int errnext;
 };
 
+/* ctx->canary holds this until a fork() child's copy reads 0 (entry.c). */
+#define DM_CANARY_MAGIC 0x64616d6f6e2d6f6bULL /* "damon-ok" */
+
 /* Has this context been inherited through fork()? */
 bool dm_ctx_forked(const damon_ctx *ctx);
+
+/* Common entry check: NULL and fork. */
+#define CHECK_CTX(ctx)                                                                     \
+	do {                                                                               \
+		if (!(ctx))                                                                \
+			return -EINVAL;                                                    \
+		if (dm_ctx_forked(ctx))                                                    \
+			return -ECHILD;                                                    \
+	} while (0)
+
+/* Stop a running context: its thread, its backend (run.c). */
+void dm_ctx_halt(damon_ctx *ctx);
+
+/* What the probe needs to judge backends for this context (status.c). */
+struct dm_probe_in;
+void dm_ctx_probe_input(const damon_ctx *ctx, struct dm_probe_in *in);
 
 /* Record the calling thread's sentence and return @code. */
 int dm_ctx_fail(const damon_ctx *ctx, int code, const char *fmt, ...)
