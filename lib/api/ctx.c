@@ -90,27 +90,22 @@ static void ctx_free(damon_ctx *ctx)
 	bool forked = dm_ctx_forked(ctx);
 	struct dm_alloc a = ctx->alloc;
 
-	if (ctx->mon_open) {
-		/* In a child this only frees: the ops set knows its instance
-		 * was inherited and touches nothing of the parent's. */
-		dm_monitor_fini(&ctx->mon);
-		ctx->mon_open = false;
+	if (ctx->be) {
+		/* running in the parent: in a child this closes and frees only */
+		ctx->be->ops->stop(ctx->be, forked);
+		ctx->be = NULL;
 	}
 	dm_runner_fini(&ctx->runner, forked);
-	/* In a child: close fds and free only, never touch the parent's kdamond. */
-	dm_kernel_close(ctx->kern, forked);
-	ctx->kern = NULL;
 	dm_publisher_fini(&ctx->pub);
 	for (size_t i = 0; i < ctx->nr_targets; i++) {
 		dm_free(&a, ctx->targets[i]->fixed);
 		dm_free(&a, ctx->targets[i]);
 	}
 	dm_free(&a, ctx->targets);
-	dm_ctx_schemes_stop(ctx);
 	for (size_t i = 0; i < ctx->nr_schemes; i++)
 		dm_schemes_free(ctx, ctx->schemes[i]);
 	dm_free(&a, ctx->schemes);
-	dm_free(&a, ctx->mon_schemes);
+	dm_free(&a, ctx->be_schemes);
 	dm_free(&a, ctx->sysfs_root);
 	dm_free(&a, ctx->proc_root);
 	if (!forked)
@@ -274,11 +269,11 @@ _public_ int damon_ctx_add_target(damon_ctx *ctx, pid_t pid, damon_target **ret)
 	if (!t)
 		return dm_ctx_fail(ctx, -ENOMEM, "out of memory adding a target");
 	t->ctx = ctx;
-	t->mt.id = ctx->next_target_id++;
-	t->mt.ot.pid = ctx->ops == DAMON_OPS_PADDR ? 0 : real;
+	t->id = ctx->next_target_id++;
+	t->pid = ctx->ops == DAMON_OPS_PADDR ? 0 : real;
 	ctx->targets[ctx->nr_targets++] = t;
 	if (ctx->nr_targets == 1)
-		atomic_store(&ctx->first_target_id, t->mt.id);
+		atomic_store(&ctx->first_target_id, t->id);
 	if (ret)
 		*ret = t;
 	return 0;
@@ -329,8 +324,6 @@ _public_ int damon_target_add_range(damon_target *t, uint64_t start, uint64_t en
 		t->fixed[i].end = end;
 		t->nr_fixed++;
 	}
-	t->mt.ot.fixed = t->fixed;
-	t->mt.ot.nr_fixed = t->nr_fixed;
 	return 0;
 }
 
@@ -338,7 +331,7 @@ _public_ int damon_target_pid(const damon_target *t)
 {
 	if (!t)
 		return -EINVAL;
-	return t->mt.ot.pid;
+	return t->pid;
 }
 
 _public_ int damon_ctx_set_attrs(damon_ctx *ctx, const struct damon_attrs *attrs)

@@ -12,10 +12,9 @@
 
 #include <damon/damon.h>
 
-#include "../core/monitor.h"
+#include "../backend/backend.h"
 #include "../core/schemes.h"
 #include "../core/snapshot.h"
-#include "../kernel/kernel.h"
 #include "../runner/runner.h"
 #include "../util/alloc.h"
 #include "../util/err.h"
@@ -25,10 +24,10 @@
 
 struct damon_target {
 	struct damon_ctx *ctx;
-	struct dm_mon_target mt;   /* mt.id, mt.ot.pid */
-	struct dm_range *fixed;
+	uint32_t id;               /* stable within the context */
+	pid_t pid;                 /* real pid (vaddr, fvaddr); 0 for paddr */
+	struct dm_range *fixed;    /* sorted */
 	size_t nr_fixed, cap_fixed;
-	bool in_monitor;           /* handed to the running monitor */
 };
 
 struct damos {
@@ -80,18 +79,15 @@ struct damon_ctx {
 	const struct dm_clock *clock_override;
 
 	struct dm_publisher pub;
-	struct dm_monitor mon;
-	bool mon_open;             /* mon initialized, not yet finalized */
+	/* The running backend, whichever it is (lib/backend/backend.h): set
+	 * while running, detached under runner.lock. */
+	struct dm_backend *be;
 	bool running;              /* started and not stopped by the caller */
 	bool paused;               /* damon_ctx_pause(); protected by runner.lock */
 	struct dm_runner runner;
-	struct dm_scheme **mon_schemes; /* the monitor's copy of the scheme list */
+	struct dm_scheme **be_schemes; /* the scheme list the backend holds */
 	atomic_ulong nr_snapshots;
 	struct dm_err monitor_err; /* protected by runner.lock */
-	struct dm_actions_env *act_env; /* DAMOS executor of a running core backend */
-	/* The kernel backend runs instead of mon (lib/kernel). */
-	struct dm_kernel *kern;
-	bool kern_ended;           /* the kdamond stopped by itself; protected by runner.lock */
 
 	pthread_mutex_t errlock;
 	struct dm_errslot errslots[DM_ERRSLOTS];
@@ -133,14 +129,13 @@ int dm_copy_out(void *dst, const void *src, size_t src_sz, size_t min_sz);
  * @known_sz bytes (unknown tail bytes must be zero)? */
 bool dm_opts_ok(const void *opts, size_t user_sz, size_t known_sz);
 
-/* DAMOS on a core backend (lib/api/scheme.c): can @backend run every
- * scheme (-EOPNOTSUPP/-EPERM with errmsg), and the executor for the monitor
- * (allocated into ctx->act_env; NULL for stat-only use). _stop frees it. */
-struct dm_actions_env;
-int dm_ctx_schemes_check(damon_ctx *ctx, int backend, uint32_t sees);
-const struct dm_scheme_env *dm_ctx_schemes_env(damon_ctx *ctx);
-void dm_ctx_schemes_stop(damon_ctx *ctx);
+/* Free a scheme with its goals and filters (scheme.c). */
 void dm_schemes_free(damon_ctx *ctx, struct damos *s);
+
+/* The context as backend @backend gets it (run.c); cfg->targets is
+ * allocated: -ENOMEM, else free it with dm_ctx_backend_cfg_free(). */
+int dm_ctx_backend_cfg(damon_ctx *ctx, int backend, struct dm_backend_cfg *cfg);
+void dm_ctx_backend_cfg_free(damon_ctx *ctx, struct dm_backend_cfg *cfg);
 
 /* White-box hooks (tests): run the context on @ops with @model and @clock. */
 void dm_ctx_set_ops_override(damon_ctx *ctx, const struct dm_ops *ops, void *model,

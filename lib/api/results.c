@@ -126,5 +126,5 @@ _public_ int damon_target_hotness(damon_target *t, uint64_t addr, uint64_t len,
 {
 	if (!t)
 		return -EINVAL;
-	return hotness(t->ctx, t->mt.id, addr, len, ret);
+	return hotness(t->ctx, t->id, addr, len, ret);
 }

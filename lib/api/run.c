@@ -46,33 +46,43 @@ static int choose_backend(damon_ctx *ctx)
 	return dm_ctx_fail(ctx, -EOPNOTSUPP, "%s", msg);
 }
 
-static const struct dm_ops *backend_ops(int backend)
+/*
+ * The chosen backend could not be started after all (the probe only reads:
+ * a lock, a race, the kernel's own EBUSY). AUTO keeps the sentence as that
+ * backend's verdict and takes the next usable one; -EOPNOTSUPP when there
+ * is none.
+ */
+static int fallback(damon_ctx *ctx, int failed, const struct dm_err *err)
 {
-	switch (backend) {
-	case DAMON_BACKEND_UFFD_WP:
-		return &dm_ops_uffd_wp;
-	case DAMON_BACKEND_PAGE_IDLE:
-		return &dm_ops_page_idle;
-	case DAMON_BACKEND_SOFT_DIRTY:
-		return &dm_ops_soft_dirty;
-	case DAMON_BACKEND_FAULT:
-		return &dm_ops_fault;
-	default:
-		return NULL;
-	}
+	struct damon_backend_status *st = &ctx->status[failed];
+	char msg[DM_CTX_ERRMSG_MAX];
+	size_t len;
+	int b;
+
+	st->usable = 0;
+	snprintf(st->reason, sizeof(st->reason), "%.*s", (int)sizeof(st->reason) - 1, err->msg);
+	b = dm_probe_auto_pick(ctx->status);
+	if (b >= 0)
+		return b;
+	len = (size_t)snprintf(msg, sizeof(msg), "no backend can monitor this here; %s", err->msg);
+	for (int i = 1; i <= DAMON_BACKEND_MAX && len < sizeof(msg); i++)
+		if (i != failed)
+			len += (size_t)snprintf(msg + len, sizeof(msg) - len, "; %s",
+						ctx->status[i].reason);
+	return dm_ctx_fail(ctx, -EOPNOTSUPP, "%s", msg);
 }
 
-static void hook_published(struct dm_monitor *m, void *arg)
+/* The backend published @n snapshots: count them, wake the fd's poller. */
+static void on_published(void *arg, uint64_t n)
 {
 	damon_ctx *ctx = arg;
 
-	atomic_fetch_add_explicit(&ctx->nr_snapshots, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&ctx->nr_snapshots, n, memory_order_relaxed);
 	if (!ctx->runner.manual)
 		dm_runner_notify(&ctx->runner);
 }
 
-static void hook_target_gone(struct dm_monitor *m, struct dm_mon_target *t,
-			     const struct dm_err *why, void *arg)
+static void on_target_gone(void *arg, const struct dm_err *why)
 {
 	damon_ctx *ctx = arg;
 
@@ -81,58 +91,29 @@ static void hook_target_gone(struct dm_monitor *m, struct dm_mon_target *t,
 		ctx->log_fn(ctx, DAMON_LOG_WARNING, why->msg, ctx->log_userdata);
 }
 
-/* Count what the kernel backend published since it had published @before. */
-static void kern_count(damon_ctx *ctx, uint64_t before)
-{
-	uint64_t n = dm_kernel_nr_published(ctx->kern) - before;
-
-	if (n) {
-		atomic_fetch_add_explicit(&ctx->nr_snapshots, n, memory_order_relaxed);
-		if (!ctx->runner.manual)
-			dm_runner_notify(&ctx->runner);
-	}
-}
-
-static int kern_step(damon_ctx *ctx, uint64_t *next_us)
-{
-	struct dm_err err = {0};
-	uint64_t before = dm_kernel_nr_published(ctx->kern);
-	int ret = dm_kernel_step(ctx->kern, next_us, &err);
-
-	kern_count(ctx, before);
-	if (ret < 0) {
-		ctx->monitor_err = err;
-		if (ret == -ESRCH)
-			ctx->kern_ended = true;
-		if (ctx->log_fn)
-			ctx->log_fn(ctx, DAMON_LOG_ERR, err.msg, ctx->log_userdata);
-	}
-	return ret;
-}
-
-static int mon_step(void *arg, uint64_t *next_us)
+/* The runner's step (lib/runner), and damon_ctx_step()'s. */
+static int run_step(void *arg, uint64_t *next_us)
 {
 	damon_ctx *ctx = arg;
-	int err;
+	struct dm_err err = {0};
+	int ret;
 
 	if (ctx->paused) {
 		/* nothing is due until damon_ctx_resume() (or stop) */
 		*next_us = DM_RUNNER_IDLE;
 		return 0;
 	}
-	if (ctx->kern)
-		return kern_step(ctx, next_us);
-	err = dm_monitor_step(&ctx->mon, next_us);
-
-	if (err < 0) {
-		ctx->monitor_err = ctx->mon.err;
+	ret = ctx->be->ops->step(ctx->be, next_us, &err);
+	if (ret < 0) {
+		ctx->monitor_err = err;
 		if (ctx->log_fn)
-			ctx->log_fn(ctx, DAMON_LOG_ERR, ctx->mon.err.msg, ctx->log_userdata);
+			ctx->log_fn(ctx, DAMON_LOG_ERR, err.msg, ctx->log_userdata);
 	}
-	return err;
+	return ret;
 }
 
-/* Give the monitor the current scheme list (a copy it owns). */
+/* The scheme list the backend gets (a copy the context owns; the backend
+ * takes the new one at its start or commit, see backend.h). */
 static int sync_schemes(damon_ctx *ctx)
 {
 	struct dm_scheme **v = NULL;
@@ -144,10 +125,8 @@ static int sync_schemes(damon_ctx *ctx)
 		for (size_t i = 0; i < ctx->nr_schemes; i++)
 			v[i] = &ctx->schemes[i]->sc;
 	}
-	dm_free(&ctx->alloc, ctx->mon_schemes);
-	ctx->mon_schemes = v;
-	ctx->mon.schemes = v;
-	ctx->mon.nr_schemes = ctx->nr_schemes;
+	dm_free(&ctx->alloc, ctx->be_schemes);
+	ctx->be_schemes = v;
 	return 0;
 }
 
@@ -180,108 +159,84 @@ static uint64_t pick_seed(const damon_ctx *ctx)
 	return (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 32) ^ (uint64_t)getpid();
 }
 
-/* The kernel backend's view of the context; @kt has nr_targets slots. */
-static void kernel_cfg(damon_ctx *ctx, struct dm_kernel_cfg *cfg, struct dm_kernel_target *kt)
+int dm_ctx_backend_cfg(damon_ctx *ctx, int backend, struct dm_backend_cfg *cfg)
 {
+	struct dm_backend_target *v = NULL;
+
 	memset(cfg, 0, sizeof(*cfg));
+	if (ctx->nr_targets) {
+		v = dm_calloc(&ctx->alloc, ctx->nr_targets, sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+	}
 	for (size_t i = 0; i < ctx->nr_targets; i++) {
 		const struct damon_target *t = ctx->targets[i];
 
-		kt[i].id = t->mt.id;
-		kt[i].pid = t->mt.ot.pid;
-		kt[i].fixed = t->fixed;
-		kt[i].nr_fixed = t->nr_fixed;
+		v[i].id = t->id;
+		v[i].pid = t->pid;
+		v[i].fixed = t->fixed;
+		v[i].nr_fixed = t->nr_fixed;
 	}
+	cfg->backend = backend;
+	cfg->ops = ctx->ops;
 	cfg->sysfs_root = ctx->sysfs_root;
 	cfg->proc_root = ctx->proc_root;
-	cfg->ops = ctx->ops;
+	cfg->alloc = &ctx->alloc;
 	cfg->attrs = mon_attrs(ctx);
-	cfg->targets = kt;
+	cfg->targets = v;
 	cfg->nr_targets = ctx->nr_targets;
-	cfg->schemes = ctx->mon_schemes;
+	cfg->schemes = ctx->be_schemes;
 	cfg->nr_schemes = ctx->nr_schemes;
 	cfg->pub = &ctx->pub;
-	cfg->alloc = &ctx->alloc;
 	cfg->seq_base = atomic_load(&ctx->nr_snapshots);
-	/* manual mode: damon_ctx_fd() turns readable when records land */
-	cfg->wake_on_data = ctx->runner.manual;
-	cfg->wake_epfd = ctx->runner.fd;
-}
-
-/* Start on the kernel backend. */
-static int kernel_start(damon_ctx *ctx, struct dm_err *err)
-{
-	struct dm_kernel_target *kt;
-	struct dm_kernel_cfg cfg;
-	int ret;
-
-	ret = sync_schemes(ctx);
-	if (ret)
-		return dm_err_set(err, ret, "out of memory passing schemes on");
-	kt = dm_calloc(&ctx->alloc, ctx->nr_targets, sizeof(*kt));
-	if (!kt)
-		return dm_err_set(err, -ENOMEM, "out of memory");
-	kernel_cfg(ctx, &cfg, kt);
-	ret = dm_kernel_open(&ctx->kern, &cfg, err);
-	dm_free(&ctx->alloc, kt);
-	if (ret)
-		return ret;
-	ctx->kern_ended = false;
-	memset(&ctx->monitor_err, 0, sizeof(ctx->monitor_err));
-	ctx->backend = DAMON_BACKEND_KERNEL;
-	/* how snapshots come, when it is not what the probe expected (a pid
-	 * namespace that cannot see the kdamond): damon_ctx_backend_status() */
-	if (*dm_kernel_note(ctx->kern))
-		snprintf(ctx->status[DAMON_BACKEND_KERNEL].reason,
-			 sizeof(ctx->status[DAMON_BACKEND_KERNEL].reason), "%s",
-			 dm_kernel_note(ctx->kern));
-	if (ctx->runner.manual) {
-		dm_runner_arm(&ctx->runner, 1);
-	} else {
-		ret = dm_runner_start(&ctx->runner, mon_step, ctx);
-		if (ret) {
-			dm_kernel_close(ctx->kern, false);
-			ctx->kern = NULL;
-			return dm_err_set(err, ret, "could not start the monitoring thread: %s",
-					  strerror(-ret));
-		}
-	}
-	for (size_t i = 0; i < ctx->nr_targets; i++)
-		ctx->targets[i]->in_monitor = true;
-	ctx->running = true;
+	cfg->seed = pick_seed(ctx);
+	cfg->wake_epfd = ctx->runner.manual ? ctx->runner.fd : -1;
+	cfg->ev.published = on_published;
+	cfg->ev.target_gone = on_target_gone;
+	cfg->ev.arg = ctx;
+	cfg->sim_ops = ctx->ops_override;
+	cfg->sim_model = ctx->ops_model;
+	cfg->sim_clock = ctx->clock_override;
 	return 0;
 }
 
-/*
- * The kernel could not be taken after all (the probe only reads: a lock, a
- * race, the kernel's own EBUSY). AUTO keeps the sentence as the kernel's
- * verdict and takes the next usable backend; -EOPNOTSUPP when there is none.
- */
-static int kernel_fallback(damon_ctx *ctx, const struct dm_err *err)
+void dm_ctx_backend_cfg_free(damon_ctx *ctx, struct dm_backend_cfg *cfg)
 {
-	struct damon_backend_status *st = &ctx->status[DAMON_BACKEND_KERNEL];
-	static const int order[] = {DAMON_BACKEND_PAGE_IDLE, DAMON_BACKEND_UFFD_WP,
-				    DAMON_BACKEND_SOFT_DIRTY};
+	dm_free(&ctx->alloc, (void *)cfg->targets);
+	cfg->targets = NULL;
+}
 
-	char msg[DM_CTX_ERRMSG_MAX];
-	size_t len;
+/* Start backend @backend (AUTO: the next usable one when it cannot be
+ * taken after all); the backend number that runs, or -errno with errmsg. */
+static int start_backend(damon_ctx *ctx, int backend, uint64_t *ret_first_us)
+{
+	for (;;) {
+		const struct dm_backend_ops *ops = dm_backend_get(backend, ctx->ops_override != NULL);
+		struct dm_backend_cfg cfg;
+		struct dm_err err = {0};
+		int ret;
 
-	st->usable = 0;
-	snprintf(st->reason, sizeof(st->reason), "%.*s", (int)sizeof(st->reason) - 1, err->msg);
-	for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++)
-		if (ctx->status[order[i]].usable)
-			return order[i];
-	len = (size_t)snprintf(msg, sizeof(msg), "no backend can monitor this here; %s", err->msg);
-	for (int i = 2; i <= DAMON_BACKEND_MAX && len < sizeof(msg); i++)
-		len += (size_t)snprintf(msg + len, sizeof(msg) - len, "; %s",
-					ctx->status[i].reason);
-	return dm_ctx_fail(ctx, -EOPNOTSUPP, "%s", msg);
+		if (!ops)
+			return dm_ctx_fail(ctx, -EOPNOTSUPP, "%s: not implemented in this version",
+					   damon_backend_name(backend));
+		if (dm_ctx_backend_cfg(ctx, backend, &cfg))
+			return dm_ctx_fail(ctx, -ENOMEM, "out of memory");
+		ret = ops->start(&ctx->be, &cfg, ret_first_us, &err);
+		dm_ctx_backend_cfg_free(ctx, &cfg);
+		if (!ret)
+			return backend;
+		if (ctx->backend_req != DAMON_BACKEND_AUTO || !ops->auto_fallback)
+			return dm_ctx_fail_err(ctx, &err);
+		backend = fallback(ctx, backend, &err);
+		if (backend < 0)
+			return backend;
+	}
 }
 
 _public_ int damon_ctx_start(damon_ctx *ctx)
 {
-	struct dm_mon_cfg cfg;
-	struct dm_err err = {0};
+	uint64_t first_us = 0;
+	const char *note;
 	int backend, ret;
 
 	CHECK_CTX(ctx);
@@ -297,112 +252,55 @@ _public_ int damon_ctx_start(damon_ctx *ctx)
 					   "fvaddr target %zu has no range: call "
 					   "damon_target_add_range()",
 					   i);
-	memset(&cfg, 0, sizeof(cfg));
 	if (ctx->ops_override) {
 		backend = ctx->backend_req ? (int)ctx->backend_req : DAMON_BACKEND_UFFD_WP;
-		cfg.ops = ctx->ops_override;
 	} else {
 		backend = choose_backend(ctx);
 		if (backend < 0)
 			return backend;
-		if (backend == DAMON_BACKEND_KERNEL) {
-			ret = kernel_start(ctx, &err);
-			if (!ret)
-				return 0;
-			if (ctx->backend_req != DAMON_BACKEND_AUTO)
-				return dm_ctx_fail_err(ctx, &err);
-			backend = kernel_fallback(ctx, &err);
-			if (backend < 0)
-				return backend;
-		}
-		cfg.ops = backend_ops(backend);
-		if (!cfg.ops)
-			return dm_ctx_fail(ctx, -EOPNOTSUPP, "%s: not implemented in this version",
-					   damon_backend_name(backend));
-	}
-	ret = dm_ctx_schemes_check(ctx, backend, cfg.ops->sees);
-	if (ret)
-		return ret;
-	cfg.env = dm_ctx_schemes_env(ctx);
-	cfg.attrs = mon_attrs(ctx);
-	cfg.backend = (uint32_t)backend;
-	cfg.ops_cfg.ops = ctx->ops;
-	cfg.ops_cfg.proc_root = ctx->proc_root;
-	cfg.ops_cfg.sysfs_root = ctx->sysfs_root;
-	cfg.ops_cfg.alloc = &ctx->alloc;
-	cfg.ops_cfg.seed = pick_seed(ctx);
-	cfg.ops_cfg.model = ctx->ops_model;
-	cfg.clock = ctx->clock_override;
-	cfg.alloc = &ctx->alloc;
-	cfg.pub = &ctx->pub;
-	cfg.hooks.published = hook_published;
-	cfg.hooks.target_gone = hook_target_gone;
-	cfg.hooks.arg = ctx;
-	cfg.seed = cfg.ops_cfg.seed;
-
-	ret = dm_monitor_init(&ctx->mon, &cfg, &err);
-	if (ret)
-		return dm_ctx_fail_err(ctx, &err);
-	ctx->mon_open = true;
-	ctx->mon.seq = atomic_load(&ctx->nr_snapshots);
-	for (size_t i = 0; i < ctx->nr_targets; i++) {
-		struct damon_target *t = ctx->targets[i];
-
-		ret = dm_monitor_add_target(&ctx->mon, &t->mt, &err);
-		if (ret)
-			goto fail;
-		t->in_monitor = true;
 	}
 	ret = sync_schemes(ctx);
 	if (ret)
-		goto fail_quiet;
-	ret = dm_monitor_start(&ctx->mon, &err);
-	if (ret)
-		goto fail;
+		return ret;
+	backend = start_backend(ctx, backend, &first_us);
+	if (backend < 0)
+		return backend;
 	memset(&ctx->monitor_err, 0, sizeof(ctx->monitor_err));
 	ctx->backend = backend;
+	/* how it runs, when it is not what the probe expected (a pid namespace
+	 * that cannot see the kdamond): damon_ctx_backend_status() */
+	note = ctx->be->ops->note(ctx->be);
+	if (*note)
+		snprintf(ctx->status[backend].reason, sizeof(ctx->status[backend].reason), "%s",
+			 note);
 	if (ctx->runner.manual) {
-		dm_runner_arm(&ctx->runner, ctx->mon.sample_us);
+		dm_runner_arm(&ctx->runner, first_us);
 	} else {
-		ret = dm_runner_start(&ctx->runner, mon_step, ctx);
+		ret = dm_runner_start(&ctx->runner, run_step, ctx);
 		if (ret) {
-			dm_err_set(&err, ret, "could not start the monitoring thread: %s",
-				   strerror(-ret));
-			goto fail;
+			ctx->be->ops->stop(ctx->be, false);
+			ctx->be = NULL;
+			return dm_ctx_fail(ctx, ret, "could not start the monitoring thread: %s",
+					   strerror(-ret));
 		}
 	}
 	ctx->running = true;
 	return 0;
-fail:
-	dm_ctx_fail_err(ctx, &err);
-fail_quiet:
-	dm_monitor_fini(&ctx->mon);
-	ctx->mon_open = false;
-	dm_ctx_schemes_stop(ctx);
-	for (size_t i = 0; i < ctx->nr_targets; i++)
-		ctx->targets[i]->in_monitor = false;
-	return ret;
 }
 
 void dm_ctx_halt(damon_ctx *ctx)
 {
-	struct dm_kernel *k;
+	struct dm_backend *be;
 
 	dm_runner_stop(&ctx->runner);
-	/* detached under the lock: damos_set_goal_current() may be writing
-	 * to it from another thread */
+	/* detached under the lock: damos_set_goal_current() may be calling it
+	 * from another thread */
 	pthread_mutex_lock(&ctx->runner.lock);
-	k = ctx->kern;
-	ctx->kern = NULL;
+	be = ctx->be;
+	ctx->be = NULL;
 	pthread_mutex_unlock(&ctx->runner.lock);
-	dm_kernel_close(k, false);
-	if (ctx->mon_open) {
-		dm_monitor_fini(&ctx->mon);
-		ctx->mon_open = false;
-	}
-	dm_ctx_schemes_stop(ctx);
-	for (size_t i = 0; i < ctx->nr_targets; i++)
-		ctx->targets[i]->in_monitor = false;
+	if (be)
+		be->ops->stop(be, false);
 	ctx->paused = false; /* the next start runs */
 	ctx->running = false;
 }
@@ -413,7 +311,7 @@ static bool monitor_ended(damon_ctx *ctx)
 	bool ended;
 
 	pthread_mutex_lock(&ctx->runner.lock);
-	ended = ctx->kern ? ctx->kern_ended : ctx->mon_open && !ctx->mon.running;
+	ended = ctx->be && ctx->be->ops->ended(ctx->be);
 	pthread_mutex_unlock(&ctx->runner.lock);
 	return ended;
 }
@@ -442,58 +340,23 @@ static void wake_runner(damon_ctx *ctx)
 		dm_runner_kick(&ctx->runner);
 }
 
-static int kernel_commit(damon_ctx *ctx)
-{
-	struct dm_kernel_target *kt;
-	struct dm_kernel_cfg cfg;
-	struct dm_err err = {0};
-	int ret;
-
-	kt = dm_calloc(&ctx->alloc, ctx->nr_targets, sizeof(*kt));
-	if (!kt)
-		return dm_ctx_fail(ctx, -ENOMEM, "out of memory");
-	pthread_mutex_lock(&ctx->runner.lock);
-	ret = sync_schemes(ctx);
-	if (!ret) {
-		kernel_cfg(ctx, &cfg, kt);
-		ret = dm_kernel_commit(ctx->kern, &cfg, &err);
-	}
-	if (!ret)
-		for (size_t i = 0; i < ctx->nr_targets; i++)
-			ctx->targets[i]->in_monitor = true;
-	wake_runner(ctx);
-	pthread_mutex_unlock(&ctx->runner.lock);
-	dm_free(&ctx->alloc, kt);
-	if (ret && err.code)
-		return dm_ctx_fail_err(ctx, &err);
-	return ret;
-}
-
 _public_ int damon_ctx_commit(damon_ctx *ctx)
 {
-	struct dm_mon_attrs a;
+	struct dm_backend_cfg cfg;
 	struct dm_err err = {0};
-	int ret = 0;
+	int ret;
 
 	CHECK_CTX(ctx);
 	if (!ctx->running || monitor_ended(ctx))
 		return dm_ctx_fail(ctx, -EALREADY, "the context is not running");
-	if (ctx->kern)
-		return kernel_commit(ctx);
-	a = mon_attrs(ctx);
 	pthread_mutex_lock(&ctx->runner.lock);
-	dm_monitor_set_attrs(&ctx->mon, &a);
-	for (size_t i = 0; i < ctx->nr_targets && !ret; i++) {
-		struct damon_target *t = ctx->targets[i];
-
-		if (t->in_monitor)
-			continue;
-		ret = dm_monitor_add_target(&ctx->mon, &t->mt, &err);
-		if (!ret)
-			t->in_monitor = true;
+	ret = sync_schemes(ctx);
+	if (!ret && dm_ctx_backend_cfg(ctx, ctx->backend, &cfg))
+		ret = dm_ctx_fail(ctx, -ENOMEM, "out of memory");
+	if (!ret) {
+		ret = ctx->be->ops->commit(ctx->be, &cfg, &err);
+		dm_ctx_backend_cfg_free(ctx, &cfg);
 	}
-	if (!ret)
-		ret = sync_schemes(ctx);
 	wake_runner(ctx);
 	pthread_mutex_unlock(&ctx->runner.lock);
 	if (ret && err.code)
@@ -511,11 +374,11 @@ _public_ int damon_ctx_step(damon_ctx *ctx, uint64_t *ret_next_us)
 		return dm_ctx_fail(ctx, -EINVAL,
 				   "the context has its own thread; "
 				   "damon_ctx_step() needs DAMON_CTX_MANUAL");
-	if (!ctx->running || (ctx->kern ? ctx->kern_ended : !ctx->mon.running))
+	if (!ctx->running || ctx->be->ops->ended(ctx->be))
 		return dm_ctx_fail(ctx, -EALREADY, "the context is not running%s%s",
 				   ctx->monitor_err.code ? ": " : "", ctx->monitor_err.msg);
 	pthread_mutex_lock(&ctx->runner.lock);
-	ret = mon_step(ctx, &next);
+	ret = run_step(ctx, &next);
 	pthread_mutex_unlock(&ctx->runner.lock);
 	if (ret < 0)
 		return dm_ctx_fail_err(ctx, &ctx->monitor_err);
@@ -547,16 +410,7 @@ static int set_paused(damon_ctx *ctx, bool pause)
 				   verb, ctx->monitor_err.msg);
 	pthread_mutex_lock(&ctx->runner.lock);
 	if (ctx->paused != pause) {
-		if (ctx->kern) {
-			uint64_t before = dm_kernel_nr_published(ctx->kern);
-
-			ret = dm_kernel_pause(ctx->kern, pause, &err);
-			kern_count(ctx, before);
-		} else if (pause) {
-			dm_monitor_pause(&ctx->mon);
-		} else {
-			dm_monitor_resume(&ctx->mon);
-		}
+		ret = ctx->be->ops->pause(ctx->be, pause, &err);
 		if (!ret)
 			ctx->paused = pause;
 	}

@@ -1,11 +1,10 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later OR BSD-2-Clause
-/* Public entry points for DAMOS schemes, and their executor on core backends. */
+/* Public entry points for DAMOS schemes: their options, goals, filters, stats. */
 #include <errno.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "../actions/actions.h"
-#include "../util/names.h"
+#include "../kernel/kernel.h"
 #include "internal.h"
 
 #define offsetofend(T, f) (offsetof(T, f) + sizeof(((T *)0)->f))
@@ -20,106 +19,6 @@ _public_ int damos_opts_init(struct damos_opts *opts)
 	opts->max_nr_accesses = UINT32_MAX;
 	opts->max_age = UINT32_MAX;
 	return 0;
-}
-
-static bool writes_only(uint32_t sees)
-{
-	return !(sees & DAMON_SEES_READS);
-}
-
-/* What a backend cannot do with scheme @s; 0 or -errno with errmsg. @sees: 0
- * when unknown yet. */
-static int check_on_backend(const damon_ctx *ctx, const struct dm_scheme *s, size_t idx,
-			    int backend, uint32_t sees)
-{
-	const char *name = dm_action_name(s->opts.action);
-
-	if (sees && writes_only(sees) && dm_action_is_cold(s->opts.action) &&
-	    !(s->opts.flags & DAMOS_F_ALLOW_WRITES_ONLY))
-		return dm_ctx_fail(ctx, -EOPNOTSUPP, "scheme %zu: action \"%s\" acts on cold memory, "
-				   "but backend %s sees writes only, so memory that is only read "
-				   "looks cold; set DAMOS_F_ALLOW_WRITES_ONLY in its flags to accept "
-				   "that", idx, name, damon_backend_name(backend));
-	if (backend == DAMON_BACKEND_KERNEL)
-		return 0;
-	if (s->opts.action == DAMOS_LRU_PRIO || s->opts.action == DAMOS_LRU_DEPRIO)
-		return dm_ctx_fail(ctx, -EOPNOTSUPP, "scheme %zu: action \"%s\" reorders the "
-				   "kernel's LRU lists, which no system call can do: it runs on the "
-				   "kernel backend only, not on %s", idx, name,
-				   damon_backend_name(backend));
-	return 0;
-}
-
-int dm_ctx_schemes_check(damon_ctx *ctx, int backend, uint32_t sees)
-{
-	pid_t self = getpid();
-
-	for (size_t i = 0; i < ctx->nr_schemes; i++) {
-		const struct dm_scheme *s = &ctx->schemes[i]->sc;
-		struct dm_err err = { 0 };
-		int ret = check_on_backend(ctx, s, i, backend, sees);
-
-		if (ret)
-			return ret;
-		if (backend == DAMON_BACKEND_KERNEL)
-			continue;
-		ret = dm_action_filters_check(s->filters, s->nr_filters, &err);
-		if (ret)
-			return dm_ctx_fail(ctx, ret, "scheme %zu on %s: %s", i,
-					   damon_backend_name(backend), err.msg);
-		if (ctx->ops == DAMON_OPS_PADDR && s->opts.action != DAMOS_STAT)
-			return dm_ctx_fail(ctx, -EOPNOTSUPP, "scheme %zu: action \"%s\" on physical "
-					   "memory needs the kernel backend (user-space backends act "
-					   "through a process's virtual addresses)", i,
-					   dm_action_name(s->opts.action));
-		for (size_t t = 0; t < ctx->nr_targets && ctx->ops != DAMON_OPS_PADDR; t++) {
-			pid_t pid = ctx->targets[t]->mt.ot.pid;
-
-			ret = dm_action_check(s->opts.action, pid == self, pid, s->opts.target_nid,
-					      &err);
-			if (ret)
-				return dm_ctx_fail(ctx, ret, "scheme %zu: %s", i, err.msg);
-		}
-	}
-	return 0;
-}
-
-/* uffd_wp and friends: let go of a range before an action changes it. */
-static void release_range(void *arg, const struct dm_scheme_target *st, uint64_t start,
-			  uint64_t end)
-{
-	damon_ctx *ctx = arg;
-	struct dm_monitor *m = &ctx->mon;
-
-	if (!m->ops || !m->ops->release)
-		return;
-	for (size_t i = 0; i < m->nr_targets; i++)
-		if (m->targets[i]->id == st->idx && m->targets[i]->live)
-			m->ops->release(m->inst, &m->targets[i]->ot, start, end);
-}
-
-const struct dm_scheme_env *dm_ctx_schemes_env(damon_ctx *ctx)
-{
-	if (!ctx->act_env) {
-		ctx->act_env = dm_calloc(&ctx->alloc, 1, sizeof(*ctx->act_env));
-		if (!ctx->act_env)
-			return NULL; /* schemes then count but apply nothing */
-	} else {
-		dm_actions_env_fini(ctx->act_env);
-	}
-	dm_actions_env_init(ctx->act_env, ctx->proc_root, ctx->sysfs_root, &ctx->alloc);
-	ctx->act_env->release = release_range;
-	ctx->act_env->release_arg = ctx;
-	return &ctx->act_env->env;
-}
-
-void dm_ctx_schemes_stop(damon_ctx *ctx)
-{
-	if (!ctx->act_env)
-		return;
-	dm_actions_env_fini(ctx->act_env);
-	dm_free(&ctx->alloc, ctx->act_env);
-	ctx->act_env = NULL;
 }
 
 void dm_schemes_free(damon_ctx *ctx, struct damos *s)
@@ -160,33 +59,24 @@ _public_ int damon_ctx_add_scheme(damon_ctx *ctx, const struct damos_opts *opts,
 				   "(got %u, %u, %u)", o.wmarks_high, o.wmarks_mid, o.wmarks_low);
 	if (o.flags & ~(uint32_t)DAMOS_F_ALLOW_WRITES_ONLY)
 		return dm_ctx_fail(ctx, -EINVAL, "unknown scheme flags 0x%x", o.flags);
-	{
+	if (ctx->running || (ctx->backend_req != DAMON_BACKEND_AUTO && !ctx->ops_override)) {
 		/* An explicit backend is judged now, the one in use on a running
 		 * context too (the scheme joins at the next commit); AUTO at
 		 * damon_ctx_start(). */
-		struct dm_scheme tmp = { .opts = o };
-		bool running = ctx->running && ctx->backend != DAMON_BACKEND_AUTO;
-		int b = running ? ctx->backend : (int)ctx->backend_req;
-		uint32_t sees = b == DAMON_BACKEND_UFFD_WP || b == DAMON_BACKEND_SOFT_DIRTY ?
-					DAMON_SEES_WRITES : 0;
+		struct dm_scheme tmp = {.opts = o};
+		int b = ctx->running ? ctx->backend : (int)ctx->backend_req;
+		const struct dm_backend_ops *ops =
+			ctx->running ? ctx->be->ops : dm_backend_get(b, false);
+		struct dm_backend_cfg cfg;
+		struct dm_err e = {0};
 
-		if (running && ctx->mon_open && ctx->mon.ops)
-			sees = ctx->mon.ops->sees;
-		if (b != DAMON_BACKEND_AUTO && (!ctx->ops_override || running)) {
-			err = check_on_backend(ctx, &tmp, ctx->nr_schemes, b, sees);
-			if (err)
-				return err;
-		}
-		for (size_t i = 0; running && b != DAMON_BACKEND_KERNEL && i < ctx->nr_targets; i++) {
-			struct dm_err e = { 0 };
-			pid_t pid = ctx->targets[i]->mt.ot.pid;
-
-			if (ctx->ops == DAMON_OPS_PADDR)
-				break;
-			err = dm_action_check(o.action, pid == getpid(), pid, o.target_nid, &e);
-			if (err)
-				return dm_ctx_fail(ctx, err, "scheme %zu: %s", ctx->nr_schemes, e.msg);
-		}
+		if (dm_ctx_backend_cfg(ctx, b, &cfg))
+			return dm_ctx_fail(ctx, -ENOMEM, "out of memory adding a scheme");
+		err = ops->scheme_check(&cfg, ctx->running ? ctx->be : NULL, &tmp, ctx->nr_schemes,
+					&e);
+		dm_ctx_backend_cfg_free(ctx, &cfg);
+		if (err)
+			return dm_ctx_fail_err(ctx, &e);
 	}
 	if (ctx->nr_schemes == ctx->cap_schemes) {
 		size_t cap = ctx->cap_schemes ? ctx->cap_schemes * 2 : 4;
@@ -297,8 +187,9 @@ _public_ int damos_set_goal_current(damos *s, unsigned int idx, uint64_t current
 	}
 	s->sc.goals[idx].opts.current_value = current_value;
 	/* the kernel's DAMON reads it only when told to */
-	if (ctx->kern && !ctx->kern_ended)
-		ret = dm_kernel_set_goal_current(ctx->kern, &s->sc, idx, current_value, &err);
+	if (dm_backend_kdamond(ctx->be) && !ctx->be->ops->ended(ctx->be))
+		ret = dm_kernel_set_goal_current(dm_backend_kdamond(ctx->be), &s->sc, idx,
+						 current_value, &err);
 	pthread_mutex_unlock(&ctx->runner.lock);
 	if (ret)
 		return dm_ctx_fail(ctx, -EIO, "%s", err.msg);

@@ -16,12 +16,7 @@
 
 _public_ const char *damon_backend_name(int backend)
 {
-	static const char *const names[] = {"auto",    "kernel",     "page_idle",
-					    "uffd_wp", "soft_dirty", "fault"};
-
-	if (backend < 0 || backend > DAMON_BACKEND_MAX)
-		return "unknown";
-	return names[backend];
+	return dm_backend_name(backend);
 }
 
 _public_ int damon_backend_from_name(const char *name)
@@ -46,10 +41,10 @@ void dm_ctx_probe_input(const damon_ctx *ctx, struct dm_probe_in *in)
 
 	memset(in, 0, sizeof(*in));
 	in->ops = ctx->ops;
-	in->pid = ctx->nr_targets ? ctx->targets[0]->mt.ot.pid : self;
+	in->pid = ctx->nr_targets ? ctx->targets[0]->pid : self;
 	in->self = true;
 	for (size_t i = 0; i < ctx->nr_targets; i++)
-		if (ctx->ops == DAMON_OPS_PADDR || ctx->targets[i]->mt.ot.pid != self)
+		if (ctx->ops == DAMON_OPS_PADDR || ctx->targets[i]->pid != self)
 			in->self = false;
 	if (!ctx->nr_targets && ctx->ops == DAMON_OPS_PADDR)
 		in->self = false;
@@ -60,37 +55,31 @@ void dm_ctx_probe_input(const damon_ctx *ctx, struct dm_probe_in *in)
 
 _public_ int damon_ctx_status(damon_ctx *ctx, struct damon_ctx_status *ret)
 {
+	struct dm_backend_state bs;
 	struct damon_ctx_status st;
 
 	CHECK_CTX(ctx);
 	memset(&st, 0, sizeof(st));
 	st.sz = sizeof(st);
 	pthread_mutex_lock(&ctx->runner.lock);
-	st.running =
-		ctx->running && (ctx->kern ? !ctx->kern_ended : ctx->mon_open && ctx->mon.running);
+	if (ctx->be)
+		ctx->be->ops->status(ctx->be, &bs);
+	else
+		memset(&bs, 0, sizeof(bs));
+	st.running = ctx->running && bs.running;
 	{
 		/* What ended the monitor, else what troubles it (out of memory
 		 * for a snapshot, a layout it could not read). */
 		const struct dm_err *e =
-			ctx->monitor_err.code || !ctx->mon_open ? &ctx->monitor_err : &ctx->mon.err;
+			ctx->monitor_err.code || !bs.trouble ? &ctx->monitor_err : bs.trouble;
 
 		st.error = e->code;
 		snprintf(st.message, sizeof(st.message), "%.*s", (int)sizeof(st.message) - 1,
 			 e->msg);
 	}
-	if (ctx->kern) {
-		st.nr_targets = (uint32_t)dm_kernel_nr_live(ctx->kern);
-		st.sample_us = ctx->attrs.sample_us;
-		st.aggr_us = ctx->attrs.aggr_us;
-	} else if (ctx->mon_open) {
-		for (size_t i = 0; i < ctx->mon.nr_targets; i++)
-			st.nr_targets += ctx->mon.targets[i]->live;
-		st.sample_us = ctx->mon.sample_us;
-		st.aggr_us = ctx->mon.aggr_us;
-	} else {
-		st.sample_us = ctx->attrs.sample_us;
-		st.aggr_us = ctx->attrs.aggr_us;
-	}
+	st.nr_targets = bs.nr_targets;
+	st.sample_us = bs.sample_us ? bs.sample_us : ctx->attrs.sample_us;
+	st.aggr_us = bs.aggr_us ? bs.aggr_us : ctx->attrs.aggr_us;
 	st.paused = st.running && ctx->paused;
 	pthread_mutex_unlock(&ctx->runner.lock);
 	st.nr_snapshots = atomic_load(&ctx->nr_snapshots);

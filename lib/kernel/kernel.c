@@ -388,6 +388,9 @@ int dm_kernel_commit(struct dm_kernel *k, const struct dm_kernel_cfg *cfg, struc
 {
 	int rc;
 
+	/* the caller may free the scheme array it passed before: take the new
+	 * one now, whatever fails below (what ran is a prefix of it) */
+	k->schemes = cfg->schemes;
 	if (cfg->ops != k->ops)
 		return dm_err_set(err, -EINVAL,
 				  "kernel: the operations set cannot change while "

@@ -87,7 +87,9 @@ int dm_kernel_open(struct dm_kernel **ret, const struct dm_kernel_cfg *cfg, stru
  * exited (err says so). */
 int dm_kernel_step(struct dm_kernel *k, uint64_t *next_us, struct dm_err *err);
 
-/* Online update: attributes, added targets, schemes (cfg as for open). */
+/* Online update: attributes, added targets, schemes (cfg as for open).
+ * cfg->schemes replaces the array passed before at once, even when the
+ * commit fails: schemes are only appended, so the old ones are its prefix. */
 int dm_kernel_commit(struct dm_kernel *k, const struct dm_kernel_cfg *cfg, struct dm_err *err);
 
 /*

@@ -297,22 +297,23 @@ void dm_probe_backend(const struct dm_probe_in *in, int backend, struct damon_ba
 		((char *)out)[n - 1] = '\0';
 }
 
+int dm_probe_auto_pick(const struct damon_backend_status all[DAMON_BACKEND_MAX + 1])
+{
+	for (size_t i = 0; i < sizeof(auto_order) / sizeof(auto_order[0]); i++)
+		if (all[auto_order[i]].usable)
+			return auto_order[i];
+	return -EOPNOTSUPP;
+}
+
 int dm_probe_auto(const struct dm_probe_in *in,
 		  struct damon_backend_status all[DAMON_BACKEND_MAX + 1])
 {
-	int b, pick = -EOPNOTSUPP;
-	size_t i;
+	int b;
 
 	/* @all is the library's own array: every element is full size */
 	for (b = DAMON_BACKEND_KERNEL; b <= DAMON_BACKEND_MAX; b++) {
 		all[b].sz = sizeof(all[b]);
 		dm_probe_backend(in, b, &all[b]);
 	}
-	for (i = 0; i < sizeof(auto_order) / sizeof(auto_order[0]); i++) {
-		if (all[auto_order[i]].usable) {
-			pick = auto_order[i];
-			break;
-		}
-	}
-	return pick;
+	return dm_probe_auto_pick(all);
 }

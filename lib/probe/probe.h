@@ -34,6 +34,10 @@ void dm_probe_backend(const struct dm_probe_in *in, int backend, struct damon_ba
 int dm_probe_auto(const struct dm_probe_in *in,
 		  struct damon_backend_status all[DAMON_BACKEND_MAX + 1]);
 
+/* The first backend in AUTO's order whose verdict in @all is usable, or
+ * -EOPNOTSUPP (after a start failed, the next one to try). */
+int dm_probe_auto_pick(const struct damon_backend_status all[DAMON_BACKEND_MAX + 1]);
+
 /* --- pieces (lib/probe/caps.c, lib/probe/kernel_probe.c) --- */
 
 /* Does the calling process have capability @cap (CAP_SYS_ADMIN, ...) in its

@@ -747,6 +747,12 @@ static bool hot_cold(const char *what, damon_target *t, uint64_t addr)
 	return true;
 }
 
+/* The kdamond handle of a context running on the kernel backend. */
+static struct dm_kernel *kern_of(damon_ctx *ctx)
+{
+	return dm_backend_kdamond(ctx->be);
+}
+
 /*
  * A context of @o on @pid (a stat scheme too when @sc), started: 0, or -1
  * after a FAIL. *ctx is set either way (damon_ctx_unref() it).
@@ -1123,7 +1129,7 @@ static int pidns_child(int ready, int go)
 	if (!has(bs.reason, "the kdamond (pid ") || !has(bs.reason, NS_SENTENCE))
 		FAIL("pidns: the kernel backend's status does not say why tried_regions: \"%s\"",
 		     bs.reason);
-	if (dm_kernel_snap_path(ctx->kern) != DM_KSNAP_TRIED)
+	if (dm_kernel_snap_path(kern_of(ctx)) != DM_KSNAP_TRIED)
 		FAIL("pidns: snapshots do not come from tried_regions");
 	sleep(4);
 	hot_cold("pidns: target 1", t1, a1);
@@ -1146,7 +1152,7 @@ ready:
 		goto end;
 	}
 	SAY("pidns: committed a second target (pid %d); the kdamond is pid %d now", (int)p2,
-	    (int)dm_kernel_kdamond_pid(ctx->kern));
+	    (int)dm_kernel_kdamond_pid(kern_of(ctx)));
 	sleep(4);
 	hot_cold("pidns: target 1 after the commit", t1, a1);
 	hot_cold("pidns: target 2 after the commit", t2, a2);
@@ -1293,7 +1299,7 @@ static void test_manual(int secs)
 		goto out;
 	fd = damon_ctx_fd(ctx);
 	SAY("manual: snapshots via %s, fd %d",
-	    dm_kernel_snap_path(ctx->kern) == DM_KSNAP_TRACE ? "tracepoint" : "tried_regions", fd);
+	    dm_kernel_snap_path(kern_of(ctx)) == DM_KSNAP_TRACE ? "tracepoint" : "tried_regions", fd);
 	end = now_ms() + (uint64_t)secs * 1000;
 	while (now_ms() < end) {
 		struct pollfd p = {.fd = fd, .events = POLLIN};
@@ -1315,7 +1321,7 @@ static void test_manual(int secs)
 		last = n;
 		/* not the first: the kdamond started mid-interval. The newest
 		 * record's time: the aggregation's end as the kdamond saw it */
-		agg = ctx->kern->last_agg_ns;
+		agg = kern_of(ctx)->last_agg_ns;
 		s = dm_publisher_get(&ctx->pub);
 		tp = s ? s->info.time_ns : 0; /* when the step published it */
 		damon_snapshot_unref(s);

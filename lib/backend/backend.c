@@ -1,0 +1,30 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later OR BSD-2-Clause
+/* Which table runs a backend number (backend.h), and the backends' names. */
+#include "backend.h"
+
+const struct dm_backend_ops *dm_backend_get(int backend, bool sim)
+{
+	if (sim)
+		return &dm_backend_engine;
+	switch (backend) {
+	case DAMON_BACKEND_KERNEL:
+		return &dm_backend_kernel;
+	case DAMON_BACKEND_PAGE_IDLE:
+	case DAMON_BACKEND_UFFD_WP:
+	case DAMON_BACKEND_SOFT_DIRTY:
+	case DAMON_BACKEND_FAULT:
+		return &dm_backend_engine;
+	default:
+		return NULL;
+	}
+}
+
+const char *dm_backend_name(int backend)
+{
+	static const char *const names[] = {"auto",    "kernel",     "page_idle",
+					    "uffd_wp", "soft_dirty", "fault"};
+
+	if (backend < 0 || backend > DAMON_BACKEND_MAX)
+		return "unknown";
+	return names[backend];
+}
