@@ -3,8 +3,6 @@
 #include <errno.h>
 #include <string.h>
 
-#include "../actions/actions.h"
-#include "../kernel/kernel.h"
 #include "internal.h"
 
 #define offsetofend(T, f) (offsetof(T, f) + sizeof(((T *)0)->f))
@@ -186,10 +184,8 @@ _public_ int damos_set_goal_current(damos *s, unsigned int idx, uint64_t current
 				   idx);
 	}
 	s->sc.goals[idx].opts.current_value = current_value;
-	/* the kernel's DAMON reads it only when told to */
-	if (dm_backend_kdamond(ctx->be) && !ctx->be->ops->ended(ctx->be))
-		ret = dm_kernel_set_goal_current(dm_backend_kdamond(ctx->be), &s->sc, idx,
-						 current_value, &err);
+	if (ctx->be)
+		ret = ctx->be->ops->goal_current(ctx->be, &s->sc, idx, current_value, &err);
 	pthread_mutex_unlock(&ctx->runner.lock);
 	if (ret)
 		return dm_ctx_fail(ctx, -EIO, "%s", err.msg);
@@ -233,9 +229,9 @@ _public_ int damos_add_filter(damos *s, const struct damos_filter_opts *opts)
 		memcpy(path, o.memcg_path, n);
 	}
 	o.memcg_path = path;
-	if (ctx->running && ctx->backend != DAMON_BACKEND_KERNEL) {
+	if (ctx->running) {
 		struct dm_err e = { 0 };
-		int r = dm_action_filters_check(&o, 1, &e);
+		int r = ctx->be->ops->filter_check(ctx->be, &o, &e);
 
 		if (r) {
 			dm_free(&ctx->alloc, path);

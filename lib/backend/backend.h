@@ -110,6 +110,10 @@ struct dm_backend_ops {
 	 */
 	int (*scheme_check)(const struct dm_backend_cfg *cfg, const struct dm_backend *be,
 			    const struct dm_scheme *s, size_t idx, struct dm_err *err);
+	/* Can the running instance judge filter @f, added to one of its
+	 * schemes? 0, or -EOPNOTSUPP with a sentence. */
+	int (*filter_check)(const struct dm_backend *be, const struct damos_filter_opts *f,
+			    struct dm_err *err);
 
 	/* Start monitoring what @cfg says. *@ret_first_us: when the first step
 	 * is due. On failure nothing is left behind. */
@@ -123,6 +127,10 @@ struct dm_backend_ops {
 	int (*commit)(struct dm_backend *be, const struct dm_backend_cfg *cfg, struct dm_err *err);
 	/* Pause (@pause) or resume: regions, ages and schemes are kept. */
 	int (*pause)(struct dm_backend *be, bool pause, struct dm_err *err);
+	/* The current value of user_input goal @goal of @sc changed (the API
+	 * wrote it into @sc): pass it on where the engine does not read @sc. */
+	int (*goal_current)(struct dm_backend *be, const struct dm_scheme *sc, size_t goal,
+			    uint64_t value, struct dm_err *err);
 	/* Has it ended by itself (every target gone)? */
 	bool (*ended)(const struct dm_backend *be);
 	void (*status)(const struct dm_backend *be, struct dm_backend_state *ret);

@@ -339,6 +339,18 @@ static int engine_pause(struct dm_backend *be, bool pause, struct dm_err *err)
 	return 0;
 }
 
+static int engine_filter_check(const struct dm_backend *be, const struct damos_filter_opts *f,
+			       struct dm_err *err)
+{
+	return dm_action_filters_check(f, 1, err);
+}
+
+static int engine_goal_current(struct dm_backend *be, const struct dm_scheme *sc, size_t goal,
+			       uint64_t value, struct dm_err *err)
+{
+	return 0; /* the monitor reads the goal from the scheme at its next step */
+}
+
 static bool engine_ended(const struct dm_backend *be)
 {
 	return !to_engine(be)->mon.running;
@@ -365,10 +377,12 @@ static const char *engine_note(const struct dm_backend *be)
 const struct dm_backend_ops dm_backend_engine = {
 	.name = "engine",
 	.scheme_check = engine_scheme_check,
+	.filter_check = engine_filter_check,
 	.start = engine_start,
 	.step = engine_step,
 	.commit = engine_commit,
 	.pause = engine_pause,
+	.goal_current = engine_goal_current,
 	.ended = engine_ended,
 	.status = engine_status,
 	.note = engine_note,

@@ -136,6 +136,23 @@ static int kernel_pause(struct dm_backend *be, bool pause, struct dm_err *err)
 	return rc;
 }
 
+static int kernel_filter_check(const struct dm_backend *be, const struct damos_filter_opts *f,
+			       struct dm_err *err)
+{
+	return 0; /* judged when the scheme is written (kscheme.c) */
+}
+
+static int kernel_goal_current(struct dm_backend *be, const struct dm_scheme *sc, size_t goal,
+			       uint64_t value, struct dm_err *err)
+{
+	struct kbackend *kb = to_kb(be);
+
+	/* the kernel's DAMON reads it only when told to */
+	if (kb->ended)
+		return 0;
+	return dm_kernel_set_goal_current(kb->k, sc, goal, value, err);
+}
+
 static bool kernel_ended(const struct dm_backend *be)
 {
 	return to_kb(be)->ended;
@@ -174,10 +191,12 @@ const struct dm_backend_ops dm_backend_kernel = {
 	.name = "kernel",
 	.auto_fallback = true,
 	.scheme_check = kernel_scheme_check,
+	.filter_check = kernel_filter_check,
 	.start = kernel_start,
 	.step = kernel_step,
 	.commit = kernel_commit,
 	.pause = kernel_pause,
+	.goal_current = kernel_goal_current,
 	.ended = kernel_ended,
 	.status = kernel_status,
 	.note = kernel_note,
