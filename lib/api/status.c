@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "../probe/probe.h"
+#include "../util/names.h"
 #include "internal.h"
 
 #define offsetofend(T, f) (offsetof(T, f) + sizeof(((T *)0)->f))

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later OR BSD-2-Clause
-/* Which table runs a backend number (backend.h), and the backends' names. */
+/* Which table runs a backend number (backend.h). */
 #include "backend.h"
 
 const struct dm_backend_ops *dm_backend_get(int backend, bool sim)
@@ -17,14 +17,4 @@ const struct dm_backend_ops *dm_backend_get(int backend, bool sim)
 	default:
 		return NULL;
 	}
-}
-
-const char *dm_backend_name(int backend)
-{
-	static const char *const names[] = {"auto",    "kernel",     "page_idle",
-					    "uffd_wp", "soft_dirty", "fault"};
-
-	if (backend < 0 || backend > DAMON_BACKEND_MAX)
-		return "unknown";
-	return names[backend];
 }

@@ -153,9 +153,6 @@ extern const struct dm_backend_ops dm_backend_kernel;
  */
 const struct dm_backend_ops *dm_backend_get(int backend, bool sim);
 
-/* "auto", "kernel", "page_idle", ...; "unknown" for anything else. */
-const char *dm_backend_name(int backend);
-
 /* White-box tests: the kdamond handle of a kernel instance, else NULL. */
 struct dm_kernel;
 struct dm_kernel *dm_backend_kdamond(const struct dm_backend *be);

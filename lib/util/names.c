@@ -62,6 +62,22 @@ const char *dm_filter_type_name(uint32_t type)
 	return type < sizeof(names) / sizeof(names[0]) ? names[type] : NULL;
 }
 
+const char *dm_backend_name(int backend)
+{
+	static const char *const names[] = {
+		[DAMON_BACKEND_AUTO] = "auto",
+		[DAMON_BACKEND_KERNEL] = "kernel",
+		[DAMON_BACKEND_PAGE_IDLE] = "page_idle",
+		[DAMON_BACKEND_UFFD_WP] = "uffd_wp",
+		[DAMON_BACKEND_SOFT_DIRTY] = "soft_dirty",
+		[DAMON_BACKEND_FAULT] = "fault",
+	};
+
+	if (backend < 0 || (size_t)backend >= sizeof(names) / sizeof(names[0]) || !names[backend])
+		return "unknown";
+	return names[backend];
+}
+
 const struct dm_exclusive_module dm_exclusive_modules[] = {
 	{ "damon_stat", "DAMON_STAT" },
 	{ "damon_reclaim", "DAMON_RECLAIM" },

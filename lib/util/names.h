@@ -24,6 +24,10 @@ const char *dm_goal_metric_name(uint32_t metric);
 /* "anon", ..., "target" as filters/M/type spells them; NULL for anything else. */
 const char *dm_filter_type_name(uint32_t type);
 
+/* libdamon's own words for its backends (damon_backend_name()): "auto",
+ * "kernel", "page_idle", ...; "unknown" for anything else. */
+const char *dm_backend_name(int backend);
+
 /* Modules whose running kdamond makes every other kdamond start fail. */
 struct dm_exclusive_module {
 	const char *module; /* /sys/module/<module> */
