@@ -206,12 +206,23 @@ void dm_ctx_backend_cfg_free(damon_ctx *ctx, struct dm_backend_cfg *cfg)
 	cfg->targets = NULL;
 }
 
+/* ctx->be is read under the runner's lock by calls from other threads
+ * (damon_ctx_status(), damos_set_goal_current()). */
+static void set_backend(damon_ctx *ctx, struct dm_backend *be)
+{
+	pthread_mutex_lock(&ctx->runner.lock);
+	ctx->be = be;
+	pthread_mutex_unlock(&ctx->runner.lock);
+}
+
 /* Start backend @backend (AUTO: the next usable one when it cannot be
  * taken after all); the backend number that runs, or -errno with errmsg. */
 static int start_backend(damon_ctx *ctx, int backend, uint64_t *ret_first_us)
 {
 	for (;;) {
-		const struct dm_backend_ops *ops = dm_backend_get(backend, ctx->ops_override != NULL);
+		const struct dm_backend_ops *ops =
+			dm_backend_get(backend, ctx->ops_override != NULL);
+		struct dm_backend *be = NULL;
 		struct dm_backend_cfg cfg;
 		struct dm_err err = {0};
 		int ret;
@@ -221,10 +232,12 @@ static int start_backend(damon_ctx *ctx, int backend, uint64_t *ret_first_us)
 					   damon_backend_name(backend));
 		if (dm_ctx_backend_cfg(ctx, backend, &cfg))
 			return dm_ctx_fail(ctx, -ENOMEM, "out of memory");
-		ret = ops->start(&ctx->be, &cfg, ret_first_us, &err);
+		ret = ops->start(&be, &cfg, ret_first_us, &err);
 		dm_ctx_backend_cfg_free(ctx, &cfg);
-		if (!ret)
+		if (!ret) {
+			set_backend(ctx, be);
 			return backend;
+		}
 		if (ctx->backend_req != DAMON_BACKEND_AUTO || !ops->auto_fallback)
 			return dm_ctx_fail_err(ctx, &err);
 		backend = fallback(ctx, backend, &err);
@@ -278,8 +291,10 @@ _public_ int damon_ctx_start(damon_ctx *ctx)
 	} else {
 		ret = dm_runner_start(&ctx->runner, run_step, ctx);
 		if (ret) {
-			ctx->be->ops->stop(ctx->be, false);
-			ctx->be = NULL;
+			struct dm_backend *be = ctx->be;
+
+			set_backend(ctx, NULL);
+			be->ops->stop(be, false);
 			return dm_ctx_fail(ctx, ret, "could not start the monitoring thread: %s",
 					   strerror(-ret));
 		}
@@ -295,10 +310,8 @@ void dm_ctx_halt(damon_ctx *ctx)
 	dm_runner_stop(&ctx->runner);
 	/* detached under the lock: damos_set_goal_current() may be calling it
 	 * from another thread */
-	pthread_mutex_lock(&ctx->runner.lock);
 	be = ctx->be;
-	ctx->be = NULL;
-	pthread_mutex_unlock(&ctx->runner.lock);
+	set_backend(ctx, NULL);
 	if (be)
 		be->ops->stop(be, false);
 	ctx->paused = false; /* the next start runs */

@@ -141,7 +141,7 @@ static int fdir(const struct flayout *l, uint32_t type)
  * Does the kernel's vaddr (and fvaddr) apply page filters to @action? stat
  * (it only counts what passes) and migrations: their filters came in the
  * series that brought vaddr migration and the dests directory, which
- * kernel.c requires for a vaddr migration.
+ * kwrite.c requires for a vaddr migration.
  */
 static bool vaddr_filters(uint32_t action)
 {

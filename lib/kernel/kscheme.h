@@ -3,7 +3,7 @@
  * DAMOS quota goals and filters on the kernel backend (kscheme.c): a
  * scheme's goals and filters written to its sysfs directory, a user_input
  * goal's value passed to the running kdamond, the kernel's effective quotas
- * read back. kernel.c writes the rest of the scheme.
+ * read back. kwrite.c writes the rest of the scheme.
  */
 #ifndef DAMON_KERNEL_KSCHEME_H
 #define DAMON_KERNEL_KSCHEME_H
