@@ -297,27 +297,6 @@ void dm_monitor_set_attrs(struct dm_monitor *m, const struct dm_mon_attrs *attrs
 		m->next_sample_us = now + m->sample_us;
 }
 
-/* The intervals goal's score of the aggregation just done (before the
- * counters are reset): access events seen against the most there could be. */
-static uint64_t tune_score(const struct dm_monitor *m)
-{
-	uint64_t events = 0, max_events = 0, per = dm_monitor_aggr_samples(&m->attrs);
-
-	for (size_t i = 0; i < m->nr_targets; i++) {
-		const struct dm_regions *rs = &m->targets[i]->regions;
-
-		if (!m->targets[i]->live)
-			continue;
-		for (size_t j = 0; j < rs->n; j++) {
-			uint64_t sz = rs->v[j].end - rs->v[j].start;
-
-			events += sz * rs->v[j].nr_accesses;
-			max_events += sz * per;
-		}
-	}
-	return dm_tune_score_bp(&m->attrs.goal, events, max_events);
-}
-
 bool dm_monitor_tune_intervals(struct dm_monitor *m, uint64_t score_bp)
 {
 	struct dm_mon_attrs a = m->attrs;
@@ -330,36 +309,6 @@ bool dm_monitor_tune_intervals(struct dm_monitor *m, uint64_t score_bp)
 	dm_monitor_set_attrs(m, &a);
 	m->nr_tunes++;
 	return true;
-}
-
-/* A region's who fields in a snapshot, as far as the primitive can tell. */
-static void publish_who(const struct dm_monitor *m, const struct dm_region *r,
-		       struct dm_snap_region *o)
-{
-	const struct dm_who *w = &r->who;
-	uint32_t tells = m->ops->tells, best = 0;
-
-	dm_snap_region_who_unknown(o);
-	if (tells & DM_TELLS_RW) {
-		o->nr_reads = w->nr_reads < o->nr_accesses ? w->nr_reads : o->nr_accesses;
-		o->nr_writes = w->nr_writes < o->nr_accesses ? w->nr_writes : o->nr_accesses;
-		o->write_bp = o->nr_accesses ? o->nr_writes * 10000 / o->nr_accesses : 0;
-	} else if (m->ops->sees == DAMON_SEES_WRITES) {
-		o->nr_writes = o->nr_accesses; /* every access it sees is a write */
-	}
-	if (tells & DM_TELLS_CPU) {
-		o->cpus = w->cpus;
-		o->nr_cpus = (uint32_t)__builtin_popcountll(w->cpus);
-		o->node_bp = 0;
-		for (int i = 0; i < DM_WHO_NODES; i++)
-			if (w->node[i] > best) {
-				best = w->node[i];
-				o->node = i;
-			}
-		if (best && w->nr_placed)
-			o->node_bp = best * 10000 / w->nr_placed > 10000 ? 10000
-									 : best * 10000 / w->nr_placed;
-	}
 }
 
 static void publish(struct dm_monitor *m, uint64_t now)
@@ -406,7 +355,7 @@ static void publish(struct dm_monitor *m, uint64_t now)
 			o->age = r->age;
 			o->access_rate_bp = bp > 10000 ? 10000 : (uint32_t)bp;
 			o->target_idx = t->id; /* its place in the context */
-			publish_who(m, r, o);
+			dm_region_who_publish(m->ops->tells, m->ops->sees, r, o);
 		}
 		ti++;
 	}
@@ -639,7 +588,9 @@ static void after_sample(struct dm_monitor *m, uint64_t now)
 	if (aggregating) {
 		bool tune = dm_intervals_goal_on(&m->attrs.goal) &&
 			    m->passed_samples >= m->next_tune_sis;
-		uint64_t score = tune ? tune_score(m) : 0;
+		uint64_t score = tune ? dm_tune_score_targets(&m->attrs.goal, m->targets, m->nr_targets,
+							     dm_monitor_aggr_samples(&m->attrs))
+				      : 0;
 		double stretch;
 
 		publish(m, now);

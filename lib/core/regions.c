@@ -2,7 +2,9 @@
 #include <errno.h>
 #include <string.h>
 
+#include "../ops/ops.h"
 #include "regions.h"
+#include "snapshot.h"
 
 #define ALIGN_DOWN(x) ((x) & ~(DM_MIN_REGION - 1))
 #define ALIGN_UP(x) (((x) + DM_MIN_REGION - 1) & ~(DM_MIN_REGION - 1))
@@ -479,4 +481,34 @@ int dm_regions_validate(const struct dm_regions *rs)
 			return -EINVAL;
 	}
 	return 0;
+}
+
+/* A region's who fields in a snapshot, as far as the primitive can tell. */
+void dm_region_who_publish(uint32_t tells, uint32_t sees, const struct dm_region *r,
+			   struct dm_snap_region *o)
+{
+	const struct dm_who *w = &r->who;
+	uint32_t best = 0;
+
+	dm_snap_region_who_unknown(o);
+	if (tells & DM_TELLS_RW) {
+		o->nr_reads = w->nr_reads < o->nr_accesses ? w->nr_reads : o->nr_accesses;
+		o->nr_writes = w->nr_writes < o->nr_accesses ? w->nr_writes : o->nr_accesses;
+		o->write_bp = o->nr_accesses ? o->nr_writes * 10000 / o->nr_accesses : 0;
+	} else if (sees == DAMON_SEES_WRITES) {
+		o->nr_writes = o->nr_accesses; /* every access it sees is a write */
+	}
+	if (tells & DM_TELLS_CPU) {
+		o->cpus = w->cpus;
+		o->nr_cpus = (uint32_t)__builtin_popcountll(w->cpus);
+		o->node_bp = 0;
+		for (int i = 0; i < DM_WHO_NODES; i++)
+			if (w->node[i] > best) {
+				best = w->node[i];
+				o->node = i;
+			}
+		if (best && w->nr_placed)
+			o->node_bp = best * 10000 / w->nr_placed > 10000 ? 10000
+									 : best * 10000 / w->nr_placed;
+	}
 }

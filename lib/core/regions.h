@@ -108,4 +108,10 @@ uint32_t dm_regions_max_nr_accesses(const struct dm_regions *rs);
  * 0 or -EINVAL. For tests and debug builds. */
 int dm_regions_validate(const struct dm_regions *rs);
 
+/* A region's who fields in a snapshot, as far as a primitive that @tells
+ * (DM_TELLS_*) and @sees (DAMON_SEES_*) can tell; o->nr_accesses is set. */
+struct dm_snap_region;
+void dm_region_who_publish(uint32_t tells, uint32_t sees, const struct dm_region *r,
+			   struct dm_snap_region *o);
+
 #endif

@@ -4,6 +4,7 @@
  * events at an aggregation and applies the new intervals with the same
  * rules as a commit (dm_monitor_set_attrs()).
  */
+#include "monitor.h"
 #include "schemes.h"
 #include "tune.h"
 
@@ -40,4 +41,24 @@ uint64_t dm_tune_next_sample_us(const struct dm_intervals_goal *g, uint64_t samp
 	if (next < g->min_sample_us)
 		next = g->min_sample_us;
 	return next ? next : 1;
+}
+
+uint64_t dm_tune_score_targets(const struct dm_intervals_goal *g, struct dm_mon_target *const *t,
+			       size_t n, uint32_t per)
+{
+	uint64_t events = 0, max_events = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		const struct dm_regions *rs = &t[i]->regions;
+
+		if (!t[i]->live)
+			continue;
+		for (size_t j = 0; j < rs->n; j++) {
+			uint64_t sz = rs->v[j].end - rs->v[j].start;
+
+			events += sz * rs->v[j].nr_accesses;
+			max_events += sz * per;
+		}
+	}
+	return dm_tune_score_bp(g, events, max_events);
 }

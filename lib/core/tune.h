@@ -18,6 +18,7 @@
 #define DAMON_CORE_TUNE_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 struct dm_intervals_goal {
@@ -48,5 +49,11 @@ uint64_t dm_tune_score_bp(const struct dm_intervals_goal *g, uint64_t events, ui
  */
 uint64_t dm_tune_next_sample_us(const struct dm_intervals_goal *g, uint64_t sample_us,
 				uint64_t score_bp);
+
+/* The score of the aggregation just done (before the counters are reset)
+ * over the live ones of @n targets, @per samples per aggregation. */
+struct dm_mon_target;
+uint64_t dm_tune_score_targets(const struct dm_intervals_goal *g, struct dm_mon_target *const *t,
+			       size_t n, uint32_t per);
 
 #endif
