@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -148,12 +149,16 @@ static long count_armed(uint64_t start, uint64_t len)
 	return total;
 }
 
-static int count_uffd_fds(void)
+/* How many userfaultfd descriptors this process has; the number of one of
+ * them in *@ret_fd (-1 if none) when @ret_fd is not NULL. */
+static int uffd_fds(int *ret_fd)
 {
 	DIR *d = opendir("/proc/self/fd");
 	struct dirent *de;
 	int n = 0;
 
+	if (ret_fd)
+		*ret_fd = -1;
 	if (!d)
 		return -1;
 	while ((de = readdir(d))) {
@@ -165,11 +170,19 @@ static int count_uffd_fds(void)
 		if (l <= 0)
 			continue;
 		link[l] = '\0';
-		if (strstr(link, "userfaultfd"))
-			n++;
+		if (!strstr(link, "userfaultfd"))
+			continue;
+		n++;
+		if (ret_fd)
+			*ret_fd = atoi(de->d_name);
 	}
 	closedir(d);
 	return n;
+}
+
+static int count_uffd_fds(void)
+{
+	return uffd_fds(NULL);
 }
 
 static void write_hot(char *mem)
@@ -501,6 +514,72 @@ static void test_fork(void)
 	munmap(mem, 8 << 20);
 }
 
+/*
+ * A fork()ed child that outlives the parent's instance and never uses
+ * libdamon: its copy of the userfaultfd is closed at fork, so the parent's
+ * last close releases it and the next instance can register the same
+ * mappings (it used to find them held by "another userfaultfd": EBUSY).
+ */
+static void test_fork_child_outlives(void)
+{
+	char *mem = map_anon(8 << 20);
+	int pfd[2], in_child = -1, status;
+	struct fix f;
+	pid_t pid;
+
+	CU_ASSERT_FATAL(mem != NULL);
+	CU_ASSERT_FATAL(pipe(pfd) == 0);
+	CU_ASSERT_FATAL(fix_open(&f, mem, 8 << 20) == 0);
+	fflush(NULL);
+	pid = fork();
+	CU_ASSERT_FATAL(pid >= 0);
+	if (pid == 0) {
+		int n = count_uffd_fds();
+
+		if (write(pfd[1], &n, sizeof(n)) != sizeof(n))
+			_exit(1);
+		pause(); /* alive, holding whatever it inherited */
+		_exit(0);
+	}
+	CU_ASSERT(read(pfd[0], &in_child, sizeof(in_child)) == sizeof(in_child));
+	if (in_child != 0)
+		fprintf(stderr, "\n[%s] child: expected no userfaultfd, got %d\n", who, in_child);
+	EXPECT_INT(in_child, 0);
+	fix_close(&f);
+	/* the child still runs: the same mapping, a new instance */
+	EXPECT_INT(fix_open(&f, mem, 8 << 20), 0);
+	fix_close(&f);
+	kill(pid, SIGKILL);
+	CU_ASSERT(waitpid(pid, &status, 0) == pid);
+	close(pfd[0]);
+	close(pfd[1]);
+	munmap(mem, 8 << 20);
+}
+
+/*
+ * Another reference to the userfaultfd when the last instance closes, as a
+ * child just forked holds until it runs its fork handler: the instance
+ * unregisters its mappings itself, so the next one can register them.
+ */
+static void test_last_close_unregisters(void)
+{
+	char *mem = map_anon(8 << 20);
+	struct fix f;
+	int held;
+
+	CU_ASSERT_FATAL(mem != NULL);
+	CU_ASSERT_FATAL(fix_open(&f, mem, 8 << 20) == 0);
+	uffd_fds(&held);
+	CU_ASSERT_FATAL(held >= 0);
+	held = dup(held);
+	CU_ASSERT_FATAL(held >= 0);
+	fix_close(&f);
+	EXPECT_INT(fix_open(&f, mem, 8 << 20), 0);
+	fix_close(&f);
+	close(held);
+	munmap(mem, 8 << 20);
+}
+
 static int run_suite(void)
 {
 	CU_pSuite s;
@@ -515,6 +594,10 @@ static int run_suite(void)
 	CU_add_test(s, "vaddr on self", test_vaddr_self);
 	CU_add_test(s, "foreign userfaultfd refused", test_foreign_uffd);
 	CU_add_test(s, "fork", test_fork);
+	CU_add_test(s, "a child outliving the instance holds no registration",
+		    test_fork_child_outlives);
+	CU_add_test(s, "the last instance unregisters what it registered",
+		    test_last_close_unregisters);
 	CU_basic_set_mode(CU_BRM_VERBOSE);
 	CU_basic_run_tests();
 	fails = CU_get_number_of_failures() + CU_get_number_of_tests_failed();

@@ -71,6 +71,17 @@ static uint64_t page_of(uint64_t addr)
  * A child therefore forgets it (closing only its own inherited copy) and
  * makes its own on its first open(); instances inherited from the parent
  * never touch it in the child.
+ *
+ * The kernel releases a userfaultfd, and unregisters the mappings it holds,
+ * only when the last descriptor of it closes, and a fork()ed child holds a
+ * copy. While one did (a child that never uses libdamon, for as long as it
+ * lived), every mapping of the parent stayed registered after the parent's
+ * last close, and the parent's next start failed with EBUSY ("registered
+ * with another userfaultfd"). So the child closes its copy as it is born
+ * (pthread_atfork), and the last instance unregisters what it registered
+ * before closing (unregister_ours()): the child may not have run its fork
+ * handler yet when the parent stops. The check in shared_uffd_get() still
+ * covers children made without fork() handlers (a raw clone()).
  */
 static struct {
 	pthread_mutex_t lock;
@@ -78,7 +89,28 @@ static struct {
 	pid_t owner; /* getpid() of the process that created fd */
 	unsigned long refs;
 	uint64_t features; /* enabled with UFFDIO_API */
+	bool atfork;	   /* the fork() handlers are registered */
 } shared_uffd = {.lock = PTHREAD_MUTEX_INITIALIZER, .fd = -1};
+
+/* Held across fork(): the child sees no half-made descriptor. */
+static void atfork_prepare(void)
+{
+	pthread_mutex_lock(&shared_uffd.lock);
+}
+
+static void atfork_parent(void)
+{
+	pthread_mutex_unlock(&shared_uffd.lock);
+}
+
+static void atfork_child(void)
+{
+	if (shared_uffd.fd >= 0)
+		close(shared_uffd.fd);
+	shared_uffd.fd = -1;
+	shared_uffd.refs = 0;
+	pthread_mutex_unlock(&shared_uffd.lock);
+}
 
 static int uffd_syscall(struct dm_err *err)
 {
@@ -155,6 +187,13 @@ static int shared_uffd_get(uint64_t *ret_features, struct dm_err *err)
 	int fd;
 
 	pthread_mutex_lock(&shared_uffd.lock);
+	if (!shared_uffd.atfork) {
+		if (pthread_atfork(atfork_prepare, atfork_parent, atfork_child)) {
+			pthread_mutex_unlock(&shared_uffd.lock);
+			return dm_err_set(err, -ENOMEM, "uffd_wp: pthread_atfork failed");
+		}
+		shared_uffd.atfork = true;
+	}
 	if (shared_uffd.fd >= 0 && shared_uffd.owner != self) {
 		/* Inherited through fork(): it belongs to the parent's address
 		 * space. Dropping our copy does not affect the parent's. */
@@ -562,6 +601,32 @@ static int uffd_target_init(struct dm_ops_inst *inst, struct dm_ops_target *t, s
 	return 0;
 }
 
+/*
+ * Unregister the mappings @ut registered, when this instance is the shared
+ * userfaultfd's only user (with others alive they may be theirs as well:
+ * they stay registered until the last close). Under the lock, so that no
+ * instance opens meanwhile and registers what is being unregistered. A
+ * mapping replaced since the last update may now be unregistered (the
+ * kernel skips it) or unfit (EINVAL, nothing changes); recent kernels (7.2's
+ * source) also refuse to unregister another userfaultfd's mapping.
+ */
+static void unregister_ours(struct dm_ops_inst *inst, struct utarget *ut)
+{
+	pthread_mutex_lock(&shared_uffd.lock);
+	if (shared_uffd.refs == 1 && shared_uffd.fd == inst->uffd) {
+		for (size_t i = 0; i < ut->nr_maps; i++) {
+			struct uffdio_range r = {
+				.start = ut->maps[i].start,
+				.len = ut->maps[i].end - ut->maps[i].start,
+			};
+
+			if (ut->maps[i].state == MAP_OURS)
+				ioctl(inst->uffd, UFFDIO_UNREGISTER, &r);
+		}
+	}
+	pthread_mutex_unlock(&shared_uffd.lock);
+}
+
 static void uffd_target_fini(struct dm_ops_inst *inst, struct dm_ops_target *t)
 {
 	struct utarget *ut;
@@ -573,10 +638,12 @@ static void uffd_target_fini(struct dm_ops_inst *inst, struct dm_ops_target *t)
 	/* Leave no armed page behind. In a fork()ed child the pages are the
 	 * parent's business (the child's copies lost their protection at fork)
 	 * and the userfaultfd acts on the parent: touch nothing. */
-	if (getpid() == inst->pid)
+	if (getpid() == inst->pid) {
 		for (i = 0; i < ut->nr_pages; i++)
 			if (ut->pages[i].armed)
 				wp_page(inst->uffd, ut->pages[i].page, false);
+		unregister_ours(inst, ut);
+	}
 	dm_free(&inst->alloc, ut->maps);
 	dm_free(&inst->alloc, ut->new_maps);
 	dm_free(&inst->alloc, ut->ranges);
