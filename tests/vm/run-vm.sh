@@ -236,6 +236,9 @@ boot() {
 	local log=$1 t0 pid tailpid=""
 	t0=$(now)
 	init_at=""
+	# made here, not by the background job's redirection: tail and grep
+	# below may look before that job has opened it
+	: >"$log"
 	timeout -k 10 "$timeout" "$QEMU" "${qemu_args[@]}" </dev/null >"$log" 2>&1 &
 	pid=$!
 	if [ $verbose = 1 ]; then
