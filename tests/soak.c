@@ -193,6 +193,9 @@ static void random_attrs(struct damon_attrs *a)
 {
 	static const uint64_t samples[] = {1000, 2000, 5000, 10000};
 
+	/* every field is taken as given: those of later versions (the
+	 * intervals goal) zero, as DAMON_OPTS() would leave them */
+	memset(a, 0, sizeof(*a));
 	a->sz = sizeof(*a);
 	a->sample_us = samples[soak_between(0, 3)];
 	a->aggr_us = a->sample_us * soak_between(2, 20);
