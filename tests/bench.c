@@ -2,17 +2,20 @@
 /*
  * libdamon benchmarks; prints tables, asserts nothing about speed.
  *
- *  1. damon_ctx_hotness() latency (median, p99) and allocations, with about
- *     1k and 10k regions, while the monitor runs and publishes. The regions
- *     come from the real monitor thread on the simulated primitive (so that
- *     10k regions exist at all); the hotness path is the same for every
- *     backend.
+ *  1. damon_ctx_hotness() latency (median, p90, p99, p99.9 of calls timed
+ *     one by one, and the mean of a batch) and allocations, at 1 000 and
+ *     10 000 regions, while a thread publishes snapshots into the
+ *     context's latch the way the monitor does at the end of each
+ *     aggregation interval: 10 a second (DAMON's default 100 ms interval)
+ *     and 100 a second. A publish rewrites the memory readers read, so
+ *     the calls after it miss the cache: that is the tail.
  *  2. uffd_wp on this process: monitor CPU per second and the application's
  *     extra CPU (write faults on armed pages) for a 1 GiB vs an 8 GiB
  *     target at the same number of regions. Cost must follow regions, not
  *     memory size.
  *
- * Usage: bench [hotness|cost|all] [seconds per cost run]
+ * Usage: bench [hotness|cost|all] [seconds per hotness row or cost run]
+ *   (defaults: 2 s a hotness row, 5 s a cost run)
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -31,7 +34,6 @@
 #include <damon/damon.h>
 
 #include "api/internal.h"
-#include "ops/sim.h"
 
 #define MiB (1024ULL * 1024)
 #define GiB (1024 * MiB)
@@ -63,19 +65,14 @@ static void count_free(void *p, void *ud)
 	free(p);
 }
 
-/* ---- 1. hotness latency ----------------------------------------------- */
-
-static bool stripes(void *arg, pid_t pid, uint64_t addr)
+static int cmp_u64(const void *a, const void *b)
 {
-	/* Every 64 KiB block has its own rate: many regions survive merging. */
-	uint64_t block = addr >> 16, h = block * 0x9e3779b97f4a7c15ULL;
-	static _Thread_local uint64_t coin = 88172645463325252ULL;
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
 
-	coin ^= coin << 13;
-	coin ^= coin >> 7;
-	coin ^= coin << 17;
-	return (coin % 100) < ((h >> 40) % 100);
+	return x < y ? -1 : x > y;
 }
+
+/* ---- 1. hotness latency ----------------------------------------------- */
 
 static double tsc_ns_per_tick(void)
 {
@@ -86,109 +83,201 @@ static double tsc_ns_per_tick(void)
 	return (double)(now_ns() - t0) / (double)(__rdtsc() - c0);
 }
 
-static int cmp_u64(const void *a, const void *b)
+static uint64_t xorshift(uint64_t *x)
 {
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return x < y ? -1 : x > y;
+	*x ^= *x << 13;
+	*x ^= *x >> 7;
+	*x ^= *x << 17;
+	return *x;
 }
 
-static void bench_hotness(uint32_t max_regions, double ns_per_tick)
+#define HOT_BASE 0x200000000000ULL
+
+/* @nr contiguous regions as a monitor ends up with: sizes log-uniform
+ * from 4 KiB to 8 MiB, random rates and ages, writes known and the rest
+ * not (as uffd_wp tells). */
+static struct damon_snapshot *hot_regions(size_t nr, uint32_t target_id, uint64_t *span)
 {
-	enum { CALLS = 1 << 24 };
-	struct dm_sim_model model = { .accessed = stripes };
-	static uint64_t lat[CALLS];
-	damon_ctx *ctx = NULL;
-	damon_target *t;
-	damon_snapshot *s;
-	uint64_t base = 0x200000000000ULL, size = 4 * GiB, allocs;
-	struct damon_hotness h = { .sz = sizeof(h) };
-	size_t nr = 0;
-	int misses = 0;
-	DAMON_OPTS(damon_ctx_opts, o, .ops = DAMON_OPS_FVADDR, .sample_us = 1000, .aggr_us = 20000,
-		   .min_nr_regions = max_regions * 9 / 10, .max_nr_regions = max_regions,
-		   .cpu_budget_permille = 1000, .malloc_fn = count_malloc, .free_fn = count_free,
-		   .seed = 1);
+	struct damon_snapshot *s = dm_snapshot_new(NULL, 1, nr);
+	uint64_t x = 0x9e3779b97f4a7c15ULL, at = HOT_BASE;
 
-	if (damon_ctx_new(&ctx, &o) || damon_ctx_add_target(ctx, 0, &t) ||
-	    damon_target_add_range(t, base, base + size)) {
-		fprintf(stderr, "bench: setup failed: %s\n", damon_ctx_errmsg(ctx));
+	if (!s)
 		exit(1);
-	}
-	dm_ctx_set_ops_override(ctx, &dm_ops_sim, &model, NULL);
-	if (damon_ctx_start(ctx)) {
-		fprintf(stderr, "bench: start failed: %s\n", damon_ctx_errmsg(ctx));
-		exit(1);
-	}
-	/* Let regions grow towards the maximum. */
-	for (int i = 0; i < 300 && nr < max_regions * 8 / 10; i++) {
-		struct timespec ts = { 0, 10000000 };
+	s->targets[0] = (struct dm_snap_target){ .id = target_id, .first = 0, .nr = (uint32_t)nr };
+	for (size_t i = 0; i < nr; i++) {
+		struct dm_snap_region *r = &s->regions[i];
+		uint64_t pages = 1ULL << (xorshift(&x) % 12);
 
-		nanosleep(&ts, NULL);
-		if (!damon_ctx_snapshot(ctx, &s)) {
-			nr = damon_snapshot_nr_regions(s);
-			damon_snapshot_unref(s);
+		pages += xorshift(&x) % pages;
+		r->start = at;
+		r->end = at += pages * 4096;
+		r->nr_accesses = (uint32_t)(xorshift(&x) % 21);
+		r->access_rate_bp = r->nr_accesses * 500;
+		r->age = (uint32_t)(xorshift(&x) % 100);
+		dm_snap_region_who_unknown(r);
+		r->nr_writes = r->nr_accesses;
+		r->write_bp = 10000;
+	}
+	*span = at - HOT_BASE;
+	return s;
+}
+
+struct publisher {
+	damon_ctx *ctx;
+	const struct damon_snapshot *model;
+	unsigned int per_s;
+	atomic_bool stop;
+	atomic_ulong published;
+};
+
+/* What the monitor does at the end of every aggregation interval: a new
+ * snapshot (ages one older, some rates changed) into the latch. */
+static void *publish_loop(void *arg)
+{
+	struct publisher *p = arg;
+	const struct damon_snapshot *m = p->model;
+	uint64_t seq = 1, x = 12345, period = 1000000000ULL / p->per_s;
+	struct timespec next;
+
+	clock_gettime(CLOCK_MONOTONIC, &next);
+	while (!atomic_load(&p->stop)) {
+		struct damon_snapshot *s = dm_snapshot_new(NULL, m->nr_targets, m->nr_regions);
+
+		if (!s)
+			exit(1);
+		memcpy(s->targets, m->targets, m->nr_targets * sizeof(*s->targets));
+		memcpy(s->regions, m->regions, m->nr_regions * sizeof(*s->regions));
+		s->info.seq = ++seq;
+		for (size_t i = 0; i < s->nr_regions; i++) {
+			s->regions[i].age += (uint32_t)seq;
+			if (xorshift(&x) % 4 == 0)
+				s->regions[i].access_rate_bp = (uint32_t)(x % 10001);
 		}
+		dm_publisher_publish(&p->ctx->pub, s);
+		atomic_fetch_add(&p->published, 1);
+		next.tv_nsec += (long)period;
+		while (next.tv_nsec >= 1000000000L) {
+			next.tv_nsec -= 1000000000L;
+			next.tv_sec++;
+		}
+		clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &next, NULL);
 	}
-	uint64_t seq0 = 0, seq1 = 0;
+	return NULL;
+}
+
+/* Latencies in TSC ticks, one bin each; the TSC of this machine moves in
+ * steps of about 10 ns anyway. */
+#define HIST_BINS 65536
+static uint32_t hist[HIST_BINS];
+
+static double hist_pct(uint64_t n, double pct, double ns_per_tick, uint64_t overhead)
+{
+	uint64_t want = (uint64_t)((double)n * pct / 100.0), seen = 0;
+
+	for (size_t i = 0; i < HIST_BINS; i++) {
+		seen += hist[i];
+		if (seen > want)
+			return (double)(i > overhead ? i - overhead : 0) * ns_per_tick;
+	}
+	return (double)(HIST_BINS - overhead) * ns_per_tick;
+}
+
+/* The smallest step the TSC is seen to take, in ticks. */
+static uint64_t tsc_step(void)
+{
+	uint64_t best = UINT64_MAX;
+
+	for (int i = 0; i < 1000; i++) {
+		uint64_t c0 = __rdtsc(), c1;
+
+		while ((c1 = __rdtsc()) == c0)
+			;
+		if (c1 - c0 < best)
+			best = c1 - c0;
+	}
+	return best;
+}
+
+/* What rdtscp itself costs, to subtract: the median of empty pairs. */
+static uint64_t rdtscp_overhead(void)
+{
+	static uint64_t empty[10001];
+	unsigned int aux;
+
+	for (int i = 0; i < 10001; i++) {
+		uint64_t c0 = __rdtscp(&aux);
+
+		empty[i] = __rdtscp(&aux) - c0;
+	}
+	qsort(empty, 10001, sizeof(empty[0]), cmp_u64);
+	return empty[5000];
+}
+
+static void bench_hotness(size_t nr, unsigned int per_s, double secs, double ns_per_tick)
+{
+	DAMON_OPTS(damon_ctx_opts, o, .ops = DAMON_OPS_FVADDR, .malloc_fn = count_malloc,
+		   .free_fn = count_free);
+	struct publisher p = { .per_s = per_s };
+	struct damon_hotness h = { .sz = sizeof(h) };
+	struct damon_snapshot *model;
+	damon_target *t;
+	pthread_t th;
+	uint64_t span, calls = 0, errors = 0, allocs, x = 88172645463325252ULL, seq0, seq1;
+	uint64_t overhead = rdtscp_overhead(), until;
+	double batch_ns;
+
+	/* A context that never starts: the publisher thread stands in for
+	 * its monitor, so that every row gets the same regions and rate. */
+	if (damon_ctx_new(&p.ctx, &o) || damon_ctx_add_target(p.ctx, 0, &t)) {
+		fprintf(stderr, "bench: setup failed: %s\n", damon_ctx_errmsg(p.ctx));
+		exit(1);
+	}
+	model = hot_regions(nr, t->mt.id, &span);
+	p.model = model;
+	dm_publisher_publish(&p.ctx->pub, damon_snapshot_ref(model));
+	pthread_create(&th, NULL, publish_loop, &p);
+	memset(hist, 0, sizeof(hist));
 
 	is_reader = true;
 	allocs = atomic_load(&nr_allocs);
-
-	/* Two seconds of questions, so that the monitor publishes many
-	 * snapshots meanwhile; every call is timed. */
-	size_t calls = 0;
-	uint64_t until = now_ns() + 2000000000ULL;
-
-	while (calls < CALLS && (calls % 1024 || now_ns() < until)) {
-		uint64_t addr = base + ((uint64_t)rand() % (size / 4096)) * 4096, c0, c1;
+	damon_ctx_hotness(p.ctx, HOT_BASE, 4096, &h);
+	seq0 = h.snapshot_seq;
+	until = now_ns() + (uint64_t)(secs * 1e9);
+	while (calls % 4096 || now_ns() < until) {
+		uint64_t addr = HOT_BASE + xorshift(&x) % (span / 4096) * 4096, c0, c1;
 		unsigned int aux;
 		int err;
 
 		c0 = __rdtscp(&aux);
-		err = damon_ctx_hotness(ctx, addr, 4096, &h);
+		err = damon_ctx_hotness(p.ctx, addr, 4096, &h);
 		c1 = __rdtscp(&aux);
-		lat[calls] = c1 - c0;
-		misses += err != 0;
-		if (!calls)
-			seq0 = h.snapshot_seq;
+		hist[c1 - c0 < HIST_BINS ? c1 - c0 : HIST_BINS - 1]++;
+		errors += err != 0;
 		calls++;
 	}
 	seq1 = h.snapshot_seq;
-	allocs = atomic_load(&nr_allocs) - allocs;
-	is_reader = false;
-	/* What rdtscp itself costs, to subtract. */
-	{
-		static uint64_t empty[10001];
-		unsigned int aux;
-
-		for (int i = 0; i < 10001; i++) {
-			uint64_t c0 = __rdtscp(&aux);
-
-			empty[i] = __rdtscp(&aux) - c0;
-		}
-		qsort(empty, 10001, sizeof(empty[0]), cmp_u64);
-		for (size_t i = 0; i < calls; i++)
-			lat[i] = lat[i] > empty[5000] ? lat[i] - empty[5000] : 0;
-	}
 	/* Back to back, timed as a batch: no per-call timer in the way. */
-	double batch_ns;
 	{
 		uint64_t t0 = now_ns();
 
 		for (int i = 0; i < 1000000; i++)
-			damon_ctx_hotness(ctx, base + ((uint64_t)i * 7919 % (size / 4096)) * 4096,
-					  4096, &h);
+			errors += damon_ctx_hotness(p.ctx,
+						    HOT_BASE + xorshift(&x) % (span / 4096) * 4096,
+						    4096, &h) != 0;
 		batch_ns = (double)(now_ns() - t0) / 1000000;
 	}
-	qsort(lat, calls, sizeof(lat[0]), cmp_u64);
-	damon_ctx_snapshot(ctx, &s);
-	nr = damon_snapshot_nr_regions(s);
-	damon_snapshot_unref(s);
-	printf("| %7zu | %9.1f | %9.1f | %9.1f | %9.1f | %9" PRIu64 " | %6d | %6" PRIu64 " |\n", nr,
-	       batch_ns, lat[calls / 2] * ns_per_tick, lat[calls * 99 / 100] * ns_per_tick,
-	       lat[calls - 1] * ns_per_tick, seq1 - seq0, misses, allocs);
-	damon_ctx_unref(ctx);
+	allocs = atomic_load(&nr_allocs) - allocs;
+	is_reader = false;
+	atomic_store(&p.stop, true);
+	pthread_join(th, NULL);
+
+	printf("| %7zu | %5u | %6.1f | %6.1f | %6.1f | %6.1f | %6.1f | %9" PRIu64 " | %6" PRIu64
+	       " | %6" PRIu64 " |\n",
+	       nr, per_s, hist_pct(calls, 50, ns_per_tick, overhead),
+	       hist_pct(calls, 90, ns_per_tick, overhead), hist_pct(calls, 99, ns_per_tick, overhead),
+	       hist_pct(calls, 99.9, ns_per_tick, overhead), batch_ns, seq1 - seq0, errors, allocs);
+	damon_snapshot_unref(model);
+	damon_ctx_unref(p.ctx);
 }
 
 /* ---- 2. cost against memory size -------------------------------------- */
@@ -333,16 +422,26 @@ static struct cost bench_cost(uint64_t size, unsigned int seconds, bool monitor)
 int main(int argc, char **argv)
 {
 	const char *what = argc > 1 ? argv[1] : "all";
-	unsigned int secs = argc > 2 ? (unsigned int)atoi(argv[2]) : 5;
+	unsigned int secs = argc > 2 && atoi(argv[2]) > 0 ? (unsigned int)atoi(argv[2]) : 5;
 
 	if (!strcmp(what, "hotness") || !strcmp(what, "all")) {
-		double npt = tsc_ns_per_tick();
+		double npt = tsc_ns_per_tick(), hsecs = argc > 2 ? atof(argv[2]) : 2;
+		static const size_t sizes[] = { 1000, 10000 };
+		static const unsigned int rates[] = { 10, 100 };
 
-		printf("\ndamon_ctx_hotness() on a 4 KiB range, monitor publishing meanwhile\n");
-		printf("| regions | mean ns   | median ns | p99 ns    | max ns    | snapshots | errors | allocs |\n");
-		printf("|---------|-----------|-----------|-----------|-----------|-----------|--------|--------|\n");
-		bench_hotness(1000, npt);
-		bench_hotness(10000, npt);
+		if (hsecs <= 0)
+			hsecs = 2;
+		printf("\ndamon_ctx_hotness() on a random 4 KiB range while a thread publishes "
+		       "snapshots; %.1f s a row;\nns per call (timed one by one: steps of %.1f ns; "
+		       "batch: the mean of 10^6 back to back)\n",
+		       hsecs, (double)tsc_step() * npt);
+		printf("| regions | pub/s | median | p90    | p99    | p99.9  | batch  "
+		       "| snapshots | errors | allocs |\n");
+		printf("|---------|-------|--------|--------|--------|--------|--------"
+		       "|-----------|--------|--------|\n");
+		for (size_t i = 0; i < 2; i++)
+			for (size_t j = 0; j < 2; j++)
+				bench_hotness(sizes[i], rates[j], hsecs, npt);
 	}
 	if (!strcmp(what, "cost") || !strcmp(what, "all")) {
 		printf("\nuffd_wp, 500 regions, a thread writing a 64 MiB hot set; %u s each\n", secs);
