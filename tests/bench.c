@@ -240,7 +240,7 @@ static void bench_hotness(size_t nr, unsigned int per_s, double secs, double ns_
 		fprintf(stderr, "bench: setup failed: %s\n", damon_ctx_errmsg(p.ctx));
 		exit(1);
 	}
-	model = hot_regions(nr, t->mt.id, &span);
+	model = hot_regions(nr, t->id, &span);
 	p.model = model;
 	dm_publisher_publish(&p.ctx->pub, damon_snapshot_ref(model));
 	pthread_create(&th, NULL, publish_loop, &p);
