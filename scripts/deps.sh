@@ -8,7 +8,7 @@ set -eu
 
 PKGS="meson ninja-build gcc g++ pkg-config libc6-dev libcunit1-dev libcap-dev
 libnuma-dev swig python3 python3-dev python3-pytest binutils
-libpng-dev zlib1g-dev python3-prometheus-client file"
+libpng-dev zlib1g-dev python3-prometheus-client file libsqlite3-dev"
 
 missing=""
 for p in $PKGS; do
