@@ -22,17 +22,24 @@
 
 enum mode { MODE_BENCH, MODE_CHECK, MODE_RUN, MODE_GEN };
 
+/* The page cache of a run (--run NAME). */
+enum cache_kind {
+	CACHE_DEFAULT, /* SQLite's own */
+	CACHE_POOL,    /* this module alone: no monitoring, nothing released */
+	CACHE_DAMON,   /* this module, monitored by libdamon, cold pages released */
+};
+
 struct cfg {
 	enum mode mode;
-	bool damon;	/* --run damon */
-	const char *db; /* --run: the database to use as it is */
+	enum cache_kind cache; /* --run */
+	const char *db;	       /* --run: the database to use as it is */
 	const char *cache_dir;
 	uint64_t size_mib, cache_mib, goal_mib, queries, seed;
 	double zipf_s, seconds, warmup;
 	uint32_t updates;
 	const char *backend;
 	uint64_t sample_us, aggr_us;
-	uint32_t min_age, max_accesses, min_regions, max_regions;
+	uint32_t min_age, max_accesses, min_regions, max_regions, budget;
 	double halfway_wait; /* --halfway-wait: see usage() */
 	bool verbose;
 };
@@ -45,7 +52,7 @@ struct result {
 	uint64_t pool_data, pool_meta; /* mincore() of the pool at the end */
 };
 
-/* One run in this process (main.c): with the page cache of c->damon. */
+/* One run in this process (main.c), with the page cache c->cache. */
 int run_one(const struct cfg *c, const char *db, struct result *out, char *err, size_t errlen);
 
 /* compare.c */

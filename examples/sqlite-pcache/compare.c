@@ -135,6 +135,9 @@ static int parse_result(char *line, struct result *r)
 /* A run in a child process                                                 */
 /* ------------------------------------------------------------------------ */
 
+/* --run's names of enum cache_kind. */
+static const char *const cache_name[] = {"default", "pool", "damon"};
+
 static double now_s(void)
 {
 	struct timespec ts;
@@ -143,8 +146,14 @@ static double now_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* The arguments that make a child run what @c describes. */
-static void child_args(const struct cfg *c, bool damon, const char *db, char buf[][48],
+/* One run of a comparison: which cache, and its size. */
+struct spec {
+	enum cache_kind cache;
+	uint64_t cache_mib;
+};
+
+/* The arguments that make a child run what @c and @sp describe. */
+static void child_args(const struct cfg *c, const struct spec *sp, const char *db, char buf[][48],
 		       const char **argv)
 {
 	size_t n = 0, b = 0;
@@ -153,11 +162,11 @@ static void child_args(const struct cfg *c, bool damon, const char *db, char buf
 #define NUM(f, ...) (snprintf(buf[b], 48, f, __VA_ARGS__), argv[n++] = buf[b++])
 	ARG("sqlite-pcache");
 	ARG("--run");
-	ARG(damon ? "damon" : "default");
+	ARG(cache_name[sp->cache]);
 	ARG("--db");
 	ARG(db);
 	ARG("--cache-mib");
-	NUM("%" PRIu64, c->cache_mib);
+	NUM("%" PRIu64, sp->cache_mib);
 	ARG("--goal");
 	NUM("%" PRIu64, c->goal_mib);
 	ARG("--zipf");
@@ -178,6 +187,8 @@ static void child_args(const struct cfg *c, bool damon, const char *db, char buf
 	NUM("%u", c->max_accesses);
 	ARG("--regions");
 	NUM("%u,%u", c->min_regions, c->max_regions);
+	ARG("--budget");
+	NUM("%u", c->budget);
 	ARG("--halfway-wait");
 	NUM("%.17g", c->halfway_wait);
 	if (c->queries) {
@@ -197,12 +208,12 @@ static void child_args(const struct cfg *c, bool damon, const char *db, char buf
 }
 
 /*
- * Run @db with the default (@damon false) or libdamon page cache in a child.
+ * Run @db with the page cache of @sp in a child.
  * 0 with @out filled; -EOPNOTSUPP when the child could not monitor (the
  * reason in @why); -EIO when it failed.
  */
-static int spawn_run(const struct cfg *c, bool damon, const char *db, struct result *out, char *why,
-		     size_t whylen)
+static int spawn_run(const struct cfg *c, const struct spec *sp, const char *db, struct result *out,
+		     char *why, size_t whylen)
 {
 	char args[24][48], buf[65536], *line;
 	const char *argv[64];
@@ -211,7 +222,7 @@ static int spawn_run(const struct cfg *c, bool damon, const char *db, struct res
 	int fd[2], st;
 	pid_t pid;
 
-	child_args(c, damon, db, args, argv);
+	child_args(c, sp, db, args, argv);
 	if (pipe2(fd, O_CLOEXEC)) {
 		snprintf(why, whylen, "pipe: %s", strerror(errno));
 		return -EIO;
@@ -244,7 +255,7 @@ static int spawn_run(const struct cfg *c, bool damon, const char *db, struct res
 	}
 	line = strstr(buf, "result ");
 	if (!WIFEXITED(st) || WEXITSTATUS(st) || !line) {
-		snprintf(why, whylen, "the %s run failed (%s %d)", damon ? "libdamon" : "default",
+		snprintf(why, whylen, "the %s run failed (%s %d)", cache_name[sp->cache],
 			 WIFEXITED(st) ? "exit" : "signal",
 			 WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st));
 		return -EIO;
@@ -253,19 +264,21 @@ static int spawn_run(const struct cfg *c, bool damon, const char *db, struct res
 }
 
 /* Both runs, each on a fresh copy of the database at @src. */
-static int run_both(const struct cfg *c, const char *src, struct result res[2], double secs[2],
-		    char *why, size_t whylen)
+
+/* Each run of @specs, each on a fresh copy of the database at @src. */
+static int run_set(const struct cfg *c, const char *src, const struct spec *specs, int n,
+		   struct result *res, double *secs, char *why, size_t whylen)
 {
 	char copy[4300];
 	int rc = 0;
 
 	snprintf(copy, sizeof(copy), "%s/run-%d.db", c->cache_dir, (int)getpid());
-	for (int i = 0; i < 2 && !rc; i++) {
+	for (int i = 0; i < n && !rc; i++) {
 		double t0 = now_s();
 
 		rc = gen_copy(src, copy, why, whylen);
 		if (!rc)
-			rc = spawn_run(c, i == 1, copy, &res[i], why, whylen);
+			rc = spawn_run(c, &specs[i], copy, &res[i], why, whylen);
 		gen_remove(copy);
 		secs[i] = now_s() - t0;
 	}
@@ -286,6 +299,13 @@ static double per_cpu(const struct result *r)
 	return r->wl.cpu_s > 0 ? r->wl.ops_per_s * r->wl.seconds / r->wl.cpu_s : 0;
 }
 
+static double us_per_op(const struct result *r, double cpu)
+{
+	double q = r->wl.ops_per_s * r->wl.seconds;
+
+	return q > 0 ? cpu * 1e6 / q : 0;
+}
+
 static void print_row(const char *name, const struct result *r, uint64_t cache_bytes, bool damon)
 {
 	double q = r->wl.ops_per_s * r->wl.seconds;
@@ -301,9 +321,14 @@ static void print_row(const char *name, const struct result *r, uint64_t cache_b
 
 int bench(const struct cfg *c)
 {
+	const struct spec specs[3] = {
+		{CACHE_DEFAULT, c->cache_mib},
+		{CACHE_POOL, c->cache_mib},
+		{CACHE_DAMON, c->cache_mib},
+	};
 	char err[512] = "", path[4200], name[64];
-	struct result res[2];
-	double secs[2], gen_t0 = now_s();
+	struct result res[3];
+	double secs[3], gen_t0 = now_s();
 	uint64_t rows;
 	struct stat sb;
 	int rc;
@@ -317,7 +342,7 @@ int bench(const struct cfg *c)
 	printf("database   %s: %" PRIu64 " rows, %.0f MiB (ready in %.1f s)\n", path, rows,
 	       (double)sb.st_size / MiB, now_s() - gen_t0);
 	printf("workload   zipf %.2f over rows, %u%% updates, seed %" PRIu64
-	       "; PRAGMA cache_size %" PRIu64 " MiB for both caches\n",
+	       "; PRAGMA cache_size %" PRIu64 " MiB for every cache\n",
 	       c->zipf_s, c->updates, c->seed, c->cache_mib);
 	if (c->queries)
 		printf("runs       %" PRIu64 " operations each, each in a fresh process\n",
@@ -327,15 +352,15 @@ int bench(const struct cfg *c)
 		       "process\n",
 		       c->warmup, c->seconds);
 	printf("libdamon   backend %s, goal %" PRIu64 " MiB resident in the pool, cold = at most "
-	       "%u accesses for %u aggregations\n\n",
-	       c->backend, c->goal_mib, c->max_accesses, c->min_age);
+	       "%u accesses for %u aggregations, overhead budget %u permille of a CPU\n\n",
+	       c->backend, c->goal_mib, c->max_accesses, c->min_age, c->budget);
 	fflush(stdout);
-	rc = run_both(c, path, res, secs, err, sizeof(err));
+	rc = run_set(c, path, specs, 3, res, secs, err, sizeof(err));
 	if (rc) {
 		fprintf(stderr, "sqlite-pcache: %s\n", err);
 		return rc == -EOPNOTSUPP ? EXIT_SKIP : 1;
 	}
-	snprintf(name, sizeof(name), "libdamon (%s)", damon_backend_name(res[1].rc.backend));
+	snprintf(name, sizeof(name), "libdamon (%s)", damon_backend_name(res[2].rc.backend));
 	printf("| %-18s | %12s | %12s | %9s | %9s | %12s | %12s | %9s | %9s |\n", "page cache",
 	       "process RSS", "cache memory", "queries/s", "per CPU-s", "cache misses",
 	       "misses/query", "released", "re-read");
@@ -343,28 +368,40 @@ int bench(const struct cfg *c)
 	       "-------------", "----------", "----------", "-------------", "-------------",
 	       "----------", "----------");
 	print_row("SQLite default", &res[0], (uint64_t)res[0].wl.cache_used, false);
-	print_row(name, &res[1], res[1].pool_data + res[1].pool_meta, true);
-	printf("\nRSS %+.1f%%, queries/s %+.1f%%, queries per CPU-second %+.1f%% (the aim: RSS "
-	       "-50%% or less, queries/s -5%% or better)\n",
-	       pct((double)res[1].wl.rss, (double)res[0].wl.rss),
+	print_row("pool, no libdamon", &res[1], res[1].pool_data + res[1].pool_meta, false);
+	print_row(name, &res[2], res[2].pool_data + res[2].pool_meta, true);
+	printf("\nlibdamon vs default: RSS %+.1f%%, queries/s %+.1f%%, queries per CPU-second "
+	       "%+.1f%% (the aim: RSS -50%% or less, queries/s -5%% or better)\n",
+	       pct((double)res[2].wl.rss, (double)res[0].wl.rss),
+	       pct(res[2].wl.ops_per_s, res[0].wl.ops_per_s),
+	       pct(per_cpu(&res[2]), per_cpu(&res[0])));
+	printf("pool without libdamon vs default (the module's own cost): queries/s %+.1f%%, "
+	       "queries per CPU-second %+.1f%%\n",
 	       pct(res[1].wl.ops_per_s, res[0].wl.ops_per_s),
 	       pct(per_cpu(&res[1]), per_cpu(&res[0])));
 	printf("per CPU-s: operations per second of CPU time of the whole process (every thread: "
-	       "SQLite's, libdamon's monitor, the reclaimer), measured part: %.1f s and %.1f s of "
-	       "CPU in %.1f s and %.1f s\n",
-	       res[0].wl.cpu_s, res[1].wl.cpu_s, res[0].wl.seconds, res[1].wl.seconds);
+	       "SQLite's, libdamon's monitor, the reclaimer) in the measured part: %.1f, %.1f and "
+	       "%.1f s of CPU in %.1f, %.1f and %.1f s\n",
+	       res[0].wl.cpu_s, res[1].wl.cpu_s, res[2].wl.cpu_s, res[0].wl.seconds,
+	       res[1].wl.seconds, res[2].wl.seconds);
+	printf("CPU per operation, measured part: %.2f, %.2f and %.2f us in the thread running "
+	       "them, %.2f, %.2f and %.2f us in the whole process\n",
+	       us_per_op(&res[0], res[0].wl.thread_cpu_s),
+	       us_per_op(&res[1], res[1].wl.thread_cpu_s),
+	       us_per_op(&res[2], res[2].wl.thread_cpu_s), us_per_op(&res[0], res[0].wl.cpu_s),
+	       us_per_op(&res[1], res[1].wl.cpu_s), us_per_op(&res[2], res[2].wl.cpu_s));
 	printf("cache memory: SQLITE_DBSTATUS_CACHE_USED for the default cache; the pool's "
-	       "resident data + meta (mincore) for libdamon's: %.1f + %.1f MiB\n",
-	       (double)res[1].pool_data / MiB, (double)res[1].pool_meta / MiB);
+	       "resident data + meta (mincore) for the others: %.1f + %.1f MiB with libdamon\n",
+	       (double)res[2].pool_data / MiB, (double)res[2].pool_meta / MiB);
 	printf("cache misses: SQLITE_DBSTATUS_CACHE_MISS over the measured part; the libdamon "
 	       "cache's own count over the whole run: %" PRIu64 " misses, %" PRIu64 " hits\n",
-	       res[1].pc.misses, res[1].pc.hits);
+	       res[2].pc.misses, res[2].pc.hits);
 	printf("libdamon: intervals in force %.1f / %.1f ms, cold in the last snapshot %.1f MiB, "
 	       "%" PRIu64 " rounds\n",
-	       (double)res[1].rc.sample_us / 1000, (double)res[1].rc.aggr_us / 1000,
-	       (double)res[1].rc.cold_bytes / MiB, res[1].rc.rounds);
-	printf("time: default run %.1f s, libdamon run %.1f s (with the copy of the database)\n",
-	       secs[0], secs[1]);
+	       (double)res[2].rc.sample_us / 1000, (double)res[2].rc.aggr_us / 1000,
+	       (double)res[2].rc.cold_bytes / MiB, res[2].rc.rounds);
+	printf("time: %.1f, %.1f and %.1f s (each with the copy of the database)\n", secs[0],
+	       secs[1], secs[2]);
 	return 0;
 }
 
@@ -380,9 +417,16 @@ static int expect(bool ok, const char *what, const char *detail)
 
 int check(const struct cfg *c)
 {
+	/* The default cache, the libdamon one, and the pool alone in a cache
+	 * an eighth of the database (its own eviction at work). */
+	const struct spec specs[3] = {
+		{CACHE_DEFAULT, c->cache_mib},
+		{CACHE_DAMON, c->cache_mib},
+		{CACHE_POOL, c->size_mib / 8 ? c->size_mib / 8 : 1},
+	};
 	char err[512] = "", path[4200], d[256];
-	struct result res[2];
-	double secs[2];
+	struct result res[3];
+	double secs[3];
 	uint64_t rows;
 	int rc, failed = 0;
 
@@ -393,7 +437,7 @@ int check(const struct cfg *c)
 	rc = gen_database(c->cache_dir, c->size_mib, c->verbose, path, sizeof(path), &rows, err,
 			  sizeof(err));
 	if (!rc)
-		rc = run_both(c, path, res, secs, err, sizeof(err));
+		rc = run_set(c, path, specs, 3, res, secs, err, sizeof(err));
 	if (rc == -EOPNOTSUPP) {
 		printf("skipped: libdamon cannot monitor the pool here: %s\n", err);
 		return EXIT_SKIP;
@@ -402,15 +446,22 @@ int check(const struct cfg *c)
 		fprintf(stderr, "sqlite-pcache: %s\n", err);
 		return 1;
 	}
-	printf("%s: %" PRIu64 " rows; %" PRIu64 " operations with each cache (%.1f s and %.1f s)\n",
-	       path, rows, c->queries, secs[0], secs[1]);
-	snprintf(d, sizeof(d), "%" PRIu64 " and %" PRIu64, res[0].wl.ops, res[1].wl.ops);
-	failed += expect(res[0].wl.ops == c->queries && res[1].wl.ops == c->queries,
-			 "both runs did every operation", d);
+	printf("%s: %" PRIu64 " rows; %" PRIu64 " operations with each cache (%.1f, %.1f and "
+	       "%.1f s)\n",
+	       path, rows, c->queries, secs[0], secs[1], secs[2]);
+	snprintf(d, sizeof(d), "%" PRIu64 ", %" PRIu64 " and %" PRIu64, res[0].wl.ops,
+		 res[1].wl.ops, res[2].wl.ops);
+	failed += expect(res[0].wl.ops == c->queries && res[1].wl.ops == c->queries &&
+				 res[2].wl.ops == c->queries,
+			 "every run did every operation", d);
 	snprintf(d, sizeof(d), "default %016" PRIx64 ", libdamon %016" PRIx64, res[0].wl.checksum,
 		 res[1].wl.checksum);
 	failed += expect(res[0].wl.checksum == res[1].wl.checksum,
-			 "every answer is the same with both caches", d);
+			 "every answer is the same with the default and libdamon caches", d);
+	snprintf(d, sizeof(d), "%016" PRIx64 ", %" PRIu64 " pages evicted", res[2].wl.checksum,
+		 res[2].pc.evicted);
+	failed += expect(res[0].wl.checksum == res[2].wl.checksum && res[2].pc.evicted > 0,
+			 "and with the pool in a cache an eighth of the database", d);
 	snprintf(d, sizeof(d), "default %" PRIu64 ", libdamon %" PRIu64 " of %" PRIu64 " lookups",
 		 res[0].wl.found, res[1].wl.found, res[0].wl.lookups);
 	failed += expect(res[0].wl.found == res[1].wl.found && res[0].wl.found == res[0].wl.lookups,
@@ -424,6 +475,6 @@ int check(const struct cfg *c)
 		 (double)res[1].pool_data / MiB, (double)res[1].pc.resident_bytes / MiB);
 	failed += expect(res[1].pool_data <= res[1].pc.resident_bytes,
 			 "released memory went back to the kernel", d);
-	printf("check: %d of 6 held\n", 6 - failed);
+	printf("check: %d of 7 held\n", 7 - failed);
 	return failed ? 1 : 0;
 }

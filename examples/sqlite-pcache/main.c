@@ -30,7 +30,7 @@
 
 static void usage(FILE *f)
 {
-	fputs("Usage: sqlite-pcache --bench|--check|--gen|--run default|damon [OPTIONS]\n"
+	fputs("Usage: sqlite-pcache --bench|--check|--gen|--run default|pool|damon [OPTIONS]\n"
 	      "\n"
 	      "A SQLite page cache whose pages live in one pool monitored by libdamon:\n"
 	      "under a memory goal it gives cold pages back to the kernel and keeps hot ones.\n"
@@ -42,8 +42,10 @@ static void usage(FILE *f)
 	      "                      database give the same answers, and pages were released\n"
 	      "                      and read again; exit 0, 1, or 77 if libdamon cannot\n"
 	      "                      monitor here (with the reason)\n"
-	      "  --run default|damon one run in this process, on a copy of the database unless\n"
-	      "                      --db is given; prints key=value results\n"
+	      "  --run CACHE         one run in this process, on a copy of the database unless\n"
+	      "                      --db is given; prints key=value results. CACHE: default\n"
+	      "                      (SQLite's), damon (this one), pool (this one without\n"
+	      "                      libdamon: nothing released, its own cost alone)\n"
 	      "  --gen               only generate the database (kept in the cache directory)\n"
 	      "\n"
 	      "  --size MiB          database size (bench: 1024, check: 32)\n"
@@ -57,7 +59,7 @@ static void usage(FILE *f)
 	      "  --updates PCT       share of operations that update a row (default 5)\n"
 	      "  --seconds S         measured time of each run (bench: 60)\n"
 	      "  --warmup S          time before measuring (bench: 60)\n"
-	      "  --queries N         run exactly N operations instead (check: 1000000)\n"
+	      "  --queries N         run exactly N operations instead (check: 400000)\n"
 	      "  --seed N            seed of the operation sequence (default 1)\n"
 	      "  --backend NAME      libdamon backend (default uffd_wp)\n"
 	      "  --sample-us US      sampling interval (default 5000; check: 1000)\n"
@@ -65,6 +67,7 @@ static void usage(FILE *f)
 	      "  --min-age N         cold: no access for N aggregation intervals (default 10)\n"
 	      "  --max-accesses N    cold: at most N accesses per aggregation (default 0)\n"
 	      "  --regions MIN,MAX   DAMON's region bounds (default 10,1000)\n"
+	      "  --budget PERMILLE   libdamon's overhead budget, permille of one CPU (default 20)\n"
 	      "  --halfway-wait S    with --queries, the libdamon run waits halfway until pages\n"
 	      "                      were released, S seconds at most (check: 30), so that the\n"
 	      "                      second half reads released pages again\n"
@@ -131,6 +134,7 @@ static const struct option long_opts[] = {
 	{"min-age", required_argument, NULL, 'm'},
 	{"max-accesses", required_argument, NULL, 'x'},
 	{"regions", required_argument, NULL, 'r'},
+	{"budget", required_argument, NULL, 'P'},
 	{"halfway-wait", required_argument, NULL, 'H'},
 	{"verbose", no_argument, NULL, 'v'},
 	{"help", no_argument, NULL, 'h'},
@@ -158,8 +162,10 @@ static int parse_args(int argc, char **argv, struct cfg *c)
 				  : o == 'G' ? MODE_GEN
 					     : MODE_RUN;
 			if (o == 'R') {
-				c->damon = !strcmp(optarg, "damon");
-				bad = !c->damon && strcmp(optarg, "default");
+				c->cache = !strcmp(optarg, "damon")  ? CACHE_DAMON
+					   : !strcmp(optarg, "pool") ? CACHE_POOL
+								     : CACHE_DEFAULT;
+				bad = c->cache == CACHE_DEFAULT && strcmp(optarg, "default");
 			}
 			break;
 		case 's':
@@ -215,6 +221,9 @@ static int parse_args(int argc, char **argv, struct cfg *c)
 			bad = sscanf(optarg, "%u,%u", &c->min_regions, &c->max_regions) != 2 ||
 			      c->min_regions < 3 || c->min_regions > c->max_regions;
 			break;
+		case 'P':
+			bad = parse_u32(optarg, &c->budget) || !c->budget || c->budget > 1000;
+			break;
 		case 'H':
 			bad = parse_double(optarg, &c->halfway_wait);
 			break;
@@ -263,7 +272,7 @@ static void defaults(struct cfg *c)
 	if (c->warmup < 0)
 		c->warmup = 60;
 	if (c->queries == UINT64_MAX)
-		c->queries = check ? 1000000 : 0;
+		c->queries = check ? 400000 : 0;
 	if (c->seed == UINT64_MAX)
 		c->seed = 1;
 	if (!c->backend)
@@ -280,6 +289,8 @@ static void defaults(struct cfg *c)
 		c->min_regions = 10;
 		c->max_regions = 1000;
 	}
+	if (!c->budget)
+		c->budget = 20;
 	if (c->halfway_wait < 0)
 		c->halfway_wait = check ? 30 : 0;
 }
@@ -303,20 +314,23 @@ static void at_end(void *arg)
 		return;
 	pc_module_measure(x->m, &x->out->pool_data, &x->out->pool_meta);
 	pc_module_stats(x->m, &x->out->pc);
-	reclaim_stats(x->rc, &x->out->rc);
+	if (x->rc)
+		reclaim_stats(x->rc, &x->out->rc);
 }
 
 static void progress(void *arg, double t, uint64_t ops, double ops_per_s)
 {
 	struct run_ctx *x = arg;
+	static const char *const name[] = {"default", "pool", "damon"};
 	struct pc_stats ps;
-	struct rc_stats rs;
+	struct rc_stats rs = {0};
 
-	fprintf(stderr, "%s %6.1f s %9.0f ops/s  RSS %7.1f MiB", x->m ? "damon  " : "default", t,
-		ops_per_s, (double)self_rss() / MiB);
+	fprintf(stderr, "%-7s %6.1f s %9.0f ops/s  RSS %7.1f MiB", name[x->c->cache], t, ops_per_s,
+		(double)self_rss() / MiB);
 	if (x->m) {
 		pc_module_stats(x->m, &ps);
-		reclaim_stats(x->rc, &rs);
+		if (x->rc)
+			reclaim_stats(x->rc, &rs);
 		fprintf(stderr,
 			"  pool %7.1f MiB  released %" PRIu64 " reread %" PRIu64
 			"  cold %.1f MiB  intervals %.1f/%.0f ms",
@@ -353,6 +367,7 @@ int run_one(const struct cfg *c, const char *db, struct result *out, char *err, 
 		.max_nr_accesses = c->max_accesses,
 		.min_nr_regions = c->min_regions,
 		.max_nr_regions = c->max_regions,
+		.cpu_budget_permille = c->budget,
 	};
 	struct wl_opts wo = {
 		.db_path = db,
@@ -364,7 +379,7 @@ int run_one(const struct cfg *c, const char *db, struct result *out, char *err, 
 		.run_s = c->seconds,
 		.cache_kib = (int64_t)(c->cache_mib << 10),
 		.progress = c->verbose ? progress : NULL,
-		.halfway = c->damon && c->halfway_wait > 0 ? halfway : NULL,
+		.halfway = c->cache == CACHE_DAMON && c->halfway_wait > 0 ? halfway : NULL,
 		.arg = &x,
 	};
 	int rc;
@@ -373,7 +388,7 @@ int run_one(const struct cfg *c, const char *db, struct result *out, char *err, 
 	/* A page cache is configured before SQLite initialises: undo what
 	 * opening the cached database (gen.c) did. No connection is open. */
 	sqlite3_shutdown();
-	if (c->damon) {
+	if (c->cache != CACHE_DEFAULT) {
 		/* Room for the cache size SQLite is told, and a little for other
 		 * caches (a temporary database). */
 		rc = pc_module_new(&x.m, 4096, (uint32_t)((c->cache_mib << 8) + 1024));
@@ -391,7 +406,7 @@ int run_one(const struct cfg *c, const char *db, struct result *out, char *err, 
 	rc = sqlite3_initialize() == SQLITE_OK ? 0 : -EIO;
 	if (rc)
 		snprintf(err, errlen, "sqlite3_initialize failed");
-	if (!rc && x.m)
+	if (!rc && c->cache == CACHE_DAMON)
 		rc = reclaim_start(&x.rc, x.m, &ro, err, errlen);
 	if (!rc)
 		rc = wl_run(&wo, at_end, &x, &out->wl, err, errlen);

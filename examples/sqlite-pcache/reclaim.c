@@ -162,7 +162,8 @@ int reclaim_start(struct reclaim **ret, struct pc_module *m, const struct rc_opt
 {
 	DAMON_OPTS(damon_ctx_opts, co, .ops = DAMON_OPS_FVADDR, .backend = (uint32_t)o->backend,
 		   .sample_us = o->sample_us, .aggr_us = o->aggr_us,
-		   .min_nr_regions = o->min_nr_regions, .max_nr_regions = o->max_nr_regions);
+		   .min_nr_regions = o->min_nr_regions, .max_nr_regions = o->max_nr_regions,
+		   .cpu_budget_permille = o->cpu_budget_permille);
 	struct damon_backend_status bs = {.sz = sizeof(bs)};
 	uint64_t start, end;
 	damon_target *t;

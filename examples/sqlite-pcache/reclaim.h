@@ -21,6 +21,7 @@ struct rc_opts {
 	uint32_t min_age;	  /* cold: no access seen for this many aggregation intervals */
 	uint32_t max_nr_accesses; /* cold: at most this many per aggregation interval */
 	uint32_t min_nr_regions, max_nr_regions;
+	uint32_t cpu_budget_permille; /* 0: libdamon's default */
 };
 
 struct rc_stats {
