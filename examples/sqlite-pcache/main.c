@@ -4,12 +4,13 @@
  * pages go back to the kernel under a memory goal, hot pages stay.
  *
  * Modes (doc/examples/sqlite-pcache.md has the design and measurements):
- *   --bench   the same workload with SQLite's default page cache and with
- *             this one, each in a fresh process, and a table of both
- *   --check   the test: both caches answer every query the same, and pages
+ *   --bench   the same workload with SQLite's default page cache, with this
+ *             one without libdamon, and with this one, each in a fresh
+ *             process, and a table of the three
+ *   --check   the test: every cache answers every query the same, and pages
  *             were released and read again
- *   --run default|damon   one run in this process (what --bench and --check
- *             start), results as key=value
+ *   --run default|pool|damon   one run in this process (what --bench and
+ *             --check start), results as key=value
  *   --gen     only generate the database
  */
 #include <errno.h>
@@ -35,12 +36,14 @@ static void usage(FILE *f)
 	      "A SQLite page cache whose pages live in one pool monitored by libdamon:\n"
 	      "under a memory goal it gives cold pages back to the kernel and keeps hot ones.\n"
 	      "\n"
-	      "  --bench             default page cache vs this one on the same workload, each\n"
-	      "                      in a fresh process; prints a table (RSS, pool, queries/s,\n"
-	      "                      cache misses, pages released and read again)\n"
-	      "  --check             the test: the same operations with both caches on a small\n"
-	      "                      database give the same answers, and pages were released\n"
-	      "                      and read again; exit 0, 1, or 77 if libdamon cannot\n"
+	      "  --bench             SQLite's default page cache, this one without libdamon and\n"
+	      "                      this one, on the same workload, each in a fresh process;\n"
+	      "                      prints a table (RSS, cache memory, queries/s, CPU, cache\n"
+	      "                      misses, pages released and read again)\n"
+	      "  --check             the test: the same operations on a small database give\n"
+	      "                      the same answers with SQLite's cache, this one, and the\n"
+	      "                      pool alone in a small cache; this one released pages\n"
+	      "                      and read them again; exit 0, 1, or 77 if libdamon cannot\n"
 	      "                      monitor here (with the reason)\n"
 	      "  --run CACHE         one run in this process, on a copy of the database unless\n"
 	      "                      --db is given; prints key=value results. CACHE: default\n"
