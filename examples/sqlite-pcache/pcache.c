@@ -42,7 +42,7 @@
 #define NIL POOL_NONE
 /* "The szExtra parameter will a number less than 250" (sqlite3.h). */
 #define EXTRA_MAX 256
-#define SLOT_HDR  64
+#define SLOT_HDR  48
 #define BATCH	  256
 
 enum slot_state {
