@@ -110,20 +110,7 @@ static uint64_t wait_seq(damon_ctx *ctx, uint64_t min, unsigned int timeout_ms)
 	return seq;
 }
 
-/* Manual context: poll its fd and step until a snapshot with seq >= @min. */
-static uint64_t drive_seq(damon_ctx *ctx, uint64_t min, unsigned int timeout_ms)
-{
-	uint64_t end = now_ms() + timeout_ms, seq;
-	struct pollfd pfd = {.fd = damon_ctx_fd(ctx), .events = POLLIN};
-
-	while ((seq = dm_test_snap_seq(ctx)) < min && now_ms() < end) {
-		if (poll(&pfd, 1, 100) < 0 && errno != EINTR)
-			break;
-		if (damon_ctx_step(ctx, NULL) < 0)
-			break;
-	}
-	return seq;
-}
+#define drive_seq dm_test_drive_seq
 
 /* A context on the uffd_wp backend with short intervals. */
 static damon_ctx *new_ctx(uint32_t ops, uint32_t flags)

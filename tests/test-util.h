@@ -9,8 +9,11 @@
 #define DAMON_TEST_UTIL_H
 
 #include <dirent.h>
+#include <errno.h>
+#include <poll.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <time.h>
 
 #include <CUnit/Basic.h>
 #include <damon/damon.h>
@@ -65,6 +68,30 @@ static inline uint64_t dm_test_snap_seq(damon_ctx *ctx)
 	if (damon_snapshot_info(s, &info) == 0)
 		seq = info.seq;
 	damon_snapshot_unref(s);
+	return seq;
+}
+
+static inline uint64_t dm_test_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Manual context: poll its fd and step until a snapshot with seq >= @min
+ * (or @timeout_ms); the newest seq. */
+static inline uint64_t dm_test_drive_seq(damon_ctx *ctx, uint64_t min, unsigned int timeout_ms)
+{
+	uint64_t end = dm_test_now_ms() + timeout_ms, seq;
+	struct pollfd pfd = { .fd = damon_ctx_fd(ctx), .events = POLLIN };
+
+	while ((seq = dm_test_snap_seq(ctx)) < min && dm_test_now_ms() < end) {
+		if (poll(&pfd, 1, 100) < 0 && errno != EINTR)
+			break;
+		if (damon_ctx_step(ctx, NULL) < 0)
+			break;
+	}
 	return seq;
 }
 

@@ -442,11 +442,40 @@ int damon_ctx_add_target(damon_ctx *ctx, pid_t pid, damon_target **ret);
  * Return: 0 or
  *  -EINVAL  @t NULL; @start >= @end; not an fvaddr or paddr target; overlaps
  *           a range already added.
- *  -EBUSY   the context is running (add ranges before damon_ctx_start()).
+ *  -EBUSY   the context is running (add ranges before damon_ctx_start(),
+ *           or change them with damon_target_set_ranges()).
  *  -ECHILD, -ENOMEM.
  * Since: 0.1
  */
 int damon_target_add_range(damon_target *t, uint64_t start, uint64_t end);
+
+/* A range of addresses [start, end), for damon_target_set_ranges(). Since: 0.1 */
+struct damon_addr_range {
+	uint64_t start;
+	uint64_t end;
+};
+
+/**
+ * damon_target_set_ranges() - replace every range of an fvaddr or paddr
+ * target with the @nr ranges at @ranges (in any order; they may not
+ * overlap; the array is copied). On a stopped context they are in force at
+ * once. On a running one they are in force from the next
+ * damon_ctx_commit(), which lays the target out again the way the kernel
+ * commits new regions of a target: the parts of the regions inside the new
+ * ranges keep their counts and ages, the parts outside are dropped, and
+ * memory that was not monitored starts as new regions. This is how the
+ * monitored set follows memory that comes and goes (an allocator's
+ * extents). Calling it again before the commit replaces the ranges given
+ * before.
+ *
+ * Return: 0 or
+ *  -EINVAL  @t NULL; @nr 0 or @ranges NULL; a range empty or inverted; two
+ *           ranges overlap; the target belongs to a vaddr context (whose
+ *           ranges come from the process's mappings).
+ *  -ECHILD, -ENOMEM.
+ * Since: 0.1
+ */
+int damon_target_set_ranges(damon_target *t, const struct damon_addr_range *ranges, size_t nr);
 
 /**
  * damon_target_pid() - the pid the target monitors (the real pid for 0).

@@ -99,6 +99,7 @@ static void ctx_free(damon_ctx *ctx)
 	dm_publisher_fini(&ctx->pub);
 	for (size_t i = 0; i < ctx->nr_targets; i++) {
 		dm_free(&a, ctx->targets[i]->fixed);
+		dm_free(&a, ctx->targets[i]->pending);
 		dm_free(&a, ctx->targets[i]);
 	}
 	dm_free(&a, ctx->targets);

@@ -28,6 +28,10 @@ struct damon_target {
 	pid_t pid;                 /* real pid (vaddr, fvaddr); 0 for paddr */
 	struct dm_range *fixed;    /* sorted */
 	size_t nr_fixed, cap_fixed;
+	/* damon_target_set_ranges() on a running context: in force at the
+	 * next commit (dm_target_commit_ranges()). */
+	struct dm_range *pending;
+	size_t nr_pending;
 };
 
 struct damos {
@@ -136,6 +140,10 @@ void dm_schemes_free(damon_ctx *ctx, struct damos *s);
  * allocated: -ENOMEM, else free it with dm_ctx_backend_cfg_free(). */
 int dm_ctx_backend_cfg(damon_ctx *ctx, int backend, struct dm_backend_cfg *cfg);
 void dm_ctx_backend_cfg_free(damon_ctx *ctx, struct dm_backend_cfg *cfg);
+
+/* Put the ranges damon_target_set_ranges() left pending in force (the
+ * caller holds runner.lock). Return: true when there were some. */
+bool dm_target_commit_ranges(damon_target *t);
 
 /* White-box hooks (tests): run the context on @ops with @model and @clock. */
 void dm_ctx_set_ops_override(damon_ctx *ctx, const struct dm_ops *ops, void *model,

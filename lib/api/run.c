@@ -259,6 +259,9 @@ _public_ int damon_ctx_start(damon_ctx *ctx)
 		return dm_ctx_fail(ctx, -EBUSY, "the context is already running");
 	if (!ctx->nr_targets)
 		return dm_ctx_fail(ctx, -EINVAL, "no target: call damon_ctx_add_target() first");
+	/* ranges set during the last run and never committed */
+	for (size_t i = 0; i < ctx->nr_targets; i++)
+		dm_target_commit_ranges(ctx->targets[i]);
 	for (size_t i = 0; i < ctx->nr_targets; i++)
 		if (ctx->ops == DAMON_OPS_FVADDR && !ctx->targets[i]->nr_fixed)
 			return dm_ctx_fail(ctx, -EINVAL,
@@ -363,6 +366,11 @@ _public_ int damon_ctx_commit(damon_ctx *ctx)
 	if (!ctx->running || monitor_ended(ctx))
 		return dm_ctx_fail(ctx, -EALREADY, "the context is not running");
 	pthread_mutex_lock(&ctx->runner.lock);
+	/* damon_target_set_ranges() while running: the backend lays such a
+	 * target out again from the new ranges (the old array is freed here,
+	 * the backend takes the new one in the same locked section) */
+	for (size_t i = 0; i < ctx->nr_targets; i++)
+		dm_target_commit_ranges(ctx->targets[i]);
 	ret = sync_schemes(ctx);
 	if (!ret && dm_ctx_backend_cfg(ctx, ctx->backend, &cfg))
 		ret = dm_ctx_fail(ctx, -ENOMEM, "out of memory");

@@ -164,12 +164,12 @@ static const struct dm_scheme_env *actions_env(struct engine *e, const struct dm
 /* ------------------------------------------------------------------------ */
 /* Targets */
 
-static bool monitors(const struct engine *e, uint32_t id)
+static struct dm_mon_target *monitored(const struct engine *e, uint32_t id)
 {
 	for (size_t i = 0; i < e->nr_targets; i++)
 		if (e->targets[i]->id == id)
-			return true;
-	return false;
+			return e->targets[i];
+	return NULL;
 }
 
 /* Hand target @bt to the monitor (laid out and, while running, armed). */
@@ -320,9 +320,19 @@ static int engine_commit(struct dm_backend *be, const struct dm_backend_cfg *cfg
 	 * new schemes join when the rest succeeded */
 	e->mon.schemes = (struct dm_scheme **)cfg->schemes;
 	dm_monitor_set_attrs(&e->mon, &cfg->attrs);
-	for (size_t i = 0; i < cfg->nr_targets && !rc; i++)
-		if (!monitors(e, cfg->targets[i].id))
-			rc = add_target(e, &cfg->targets[i], err);
+	for (size_t i = 0; i < cfg->nr_targets && !rc; i++) {
+		const struct dm_backend_target *bt = &cfg->targets[i];
+		struct dm_mon_target *t = monitored(e, bt->id);
+
+		if (!t) {
+			rc = add_target(e, bt, err);
+		} else if (t->ot.fixed != bt->fixed || t->ot.nr_fixed != bt->nr_fixed) {
+			/* damon_target_set_ranges(): laid out again now */
+			t->ot.fixed = bt->fixed;
+			t->ot.nr_fixed = bt->nr_fixed;
+			rc = dm_monitor_relayout(&e->mon, t, err);
+		}
+	}
 	if (!rc)
 		e->mon.nr_schemes = cfg->nr_schemes;
 	return rc;

@@ -545,6 +545,23 @@ static void update_layouts(struct dm_monitor *m)
 	}
 }
 
+int dm_monitor_relayout(struct dm_monitor *m, struct dm_mon_target *t, struct dm_err *err)
+{
+	struct dm_range *ranges = NULL;
+	int n, ret;
+
+	if (!t->live)
+		return 0;
+	n = layout(m, t, &ranges, err);
+	if (n < 0)
+		return n == -ESRCH ? 0 : n; /* gone: the next update says so */
+	ret = dm_regions_set_ranges(m->alloc, &t->regions, ranges, (size_t)n);
+	dm_free(m->alloc, ranges);
+	if (ret)
+		return dm_err_set(err, -ENOMEM, "out of memory laying a target out again");
+	return 0;
+}
+
 /* Is any scheme due at this sample (and not waiting for its watermarks)? */
 static bool any_scheme_due(const struct dm_monitor *m)
 {

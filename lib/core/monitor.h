@@ -124,6 +124,11 @@ int dm_monitor_init(struct dm_monitor *m, const struct dm_mon_cfg *cfg, struct d
  * initial regions and armed at once). */
 int dm_monitor_add_target(struct dm_monitor *m, struct dm_mon_target *t, struct dm_err *err);
 
+/* Lay a target out again now (its fixed ranges changed), as the layout
+ * update does every update interval. Return: 0 (also when the target is
+ * gone: the next update says so), or -errno from the ops set or -ENOMEM. */
+int dm_monitor_relayout(struct dm_monitor *m, struct dm_mon_target *t, struct dm_err *err);
+
 /* Arm everything and set the clocks. At least one target must be live. */
 int dm_monitor_start(struct dm_monitor *m, struct dm_err *err);
 
