@@ -222,6 +222,10 @@ DAMON_NOGIL(damon_probe)
 /* What is not wrapped                                                      */
 /* ------------------------------------------------------------------------ */
 
+/* An array argument: damon_py_target_set_ranges() takes a Python sequence. */
+%ignore damon_target_set_ranges;
+%ignore damon_addr_range;
+
 /* C conveniences Python has no use for. */
 %ignore damon_ctx_unrefp;
 %ignore damon_snapshot_unrefp;
@@ -431,5 +435,55 @@ PyObject *damon_py_snapshot_regions(const damon_snapshot *s)
 		PyList_SET_ITEM(list, (Py_ssize_t)i, item);
 	}
 	return list;
+}
+%}
+
+%inline %{
+/*
+ * damon_py_target_set_ranges() - damon_target_set_ranges() with the ranges
+ * as a sequence of (start, end) pairs of ints. None, or OSError with the
+ * call's -errno (the damon package puts the context's sentence in it).
+ */
+PyObject *damon_py_target_set_ranges(damon_target *t, PyObject *ranges)
+{
+	PyObject *seq = PySequence_Fast(ranges, "ranges must be a sequence of (start, end) pairs");
+	struct damon_addr_range *v;
+	Py_ssize_t n;
+	int err;
+
+	if (!seq)
+		return NULL;
+	n = PySequence_Fast_GET_SIZE(seq);
+	v = calloc(n ? (size_t)n : 1, sizeof(*v));
+	if (!v) {
+		Py_DECREF(seq);
+		return PyErr_NoMemory();
+	}
+	for (Py_ssize_t i = 0; i < n; i++) {
+		PyObject *pair = PySequence_Fast(PySequence_Fast_GET_ITEM(seq, i),
+						 "each range must be a (start, end) pair");
+
+		if (pair && PySequence_Fast_GET_SIZE(pair) != 2)
+			PyErr_SetString(PyExc_TypeError, "each range must be a (start, end) pair");
+		else if (pair) {
+			v[i].start = PyLong_AsUnsignedLongLong(PySequence_Fast_GET_ITEM(pair, 0));
+			if (!PyErr_Occurred())
+				v[i].end = PyLong_AsUnsignedLongLong(PySequence_Fast_GET_ITEM(pair, 1));
+		}
+		Py_XDECREF(pair);
+		if (PyErr_Occurred()) {
+			free(v);
+			Py_DECREF(seq);
+			return NULL;
+		}
+	}
+	Py_DECREF(seq);
+	err = damon_target_set_ranges(t, v, (size_t)n);
+	free(v);
+	if (err < 0) {
+		damon_py_raise(err, NULL, "damon_target_set_ranges");
+		return NULL;
+	}
+	Py_RETURN_NONE;
 }
 %}

@@ -372,6 +372,29 @@ class Target:
             except OSError as e:
                 raise _errmsg_again(e, ptr) from None
 
+    def set_ranges(self, ranges):
+        """Replace every range of an fvaddr or paddr target with ranges, an
+        iterable of (start, end) pairs in any order (they may not overlap).
+
+        Stopped: in force at once. Running: in force from the next
+        Context.commit(), which keeps the counts and ages of the regions
+        inside the new ranges, drops what lies outside and starts new memory
+        as new regions (memory that comes and goes, an allocator's extents).
+        """
+        pairs = []
+        for i, r in enumerate(ranges):
+            try:
+                start, end = r
+            except (TypeError, ValueError):
+                raise TypeError(f"range {i} must be a (start, end) pair, not {r!r}") from None
+            pairs.append((_uint("start", start, 64), _uint("end", end, 64)))
+        with self._h.lock:
+            ptr = self._h.get()
+            try:
+                _capi.damon_py_target_set_ranges(self._ptr, pairs)
+            except OSError as e:
+                raise _errmsg_again(e, ptr) from None
+
     def hotness(self, addr, length=None):
         """Hotness of [addr, addr + length) of this target, or of the memory
         of a buffer (bytearray, mmap, memoryview, numpy array, ...), in the

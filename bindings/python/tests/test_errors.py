@@ -133,6 +133,26 @@ def test_targets():
         with pytest.raises(OSError) as ei:
             ctx.add_target().add_range(0, 0)
         check_oserror(ei, errno.EINVAL)
+        # set_ranges replaces them all; a failed call leaves them as they were
+        with pytest.raises(OSError) as ei:
+            t.set_ranges([(0x5000, 0x6000), (0x1000, 0x2000), (0x1800, 0x3000)])
+        check_oserror(ei, errno.EINVAL, "overlaps")
+        with pytest.raises(OSError) as ei:
+            t.set_ranges([])
+        check_oserror(ei, errno.EINVAL, "at least one")
+        with pytest.raises(TypeError):
+            t.set_ranges([(0x1000, 0x2000, 0x3000)])
+        with pytest.raises(ValueError):
+            t.set_ranges([(-1, 0x2000)])
+        with pytest.raises(OSError) as ei:
+            t.add_range(0x2000, 0x4000)          # the old range is still there
+        check_oserror(ei, errno.EINVAL, "overlaps")
+        t.set_ranges([(0x8000, 0x9000), (0x4000, 0x5000)])
+        t.add_range(0x1000, 0x3000)              # the old one is gone
+    with damon.Context() as ctx:
+        with pytest.raises(OSError) as ei:
+            ctx.add_target().set_ranges([(0x1000, 0x2000)])
+        check_oserror(ei, errno.EINVAL, "vaddr")
     with damon.Context(ops="paddr") as ctx:
         with pytest.raises(OSError) as ei:
             ctx.add_target(pid=1)

@@ -255,6 +255,56 @@ def test_pause_manual(monitorable):
         assert ctx.snapshot().seq > seq, "no snapshot after resume"
 
 
+def _runs(snap):
+    """Maximal runs of adjacent regions: [start, end, youngest, oldest]."""
+    runs = []
+    for r in snap:
+        if runs and runs[-1][1] == r.start:
+            runs[-1][1] = r.end
+            runs[-1][2] = min(runs[-1][2], r.age)
+            runs[-1][3] = max(runs[-1][3], r.age)
+        else:
+            runs.append([r.start, r.end, r.age, r.age])
+    return runs
+
+
+def test_set_ranges_follows_commits(monitorable):
+    """Ranges set on a running context are monitored from the next commit
+    on, not before; memory kept across the commit keeps its regions' ages."""
+    part, gap = 4 * MiB, 2 * MiB
+    mm = mmap.mmap(-1, 3 * part + 2 * gap)
+    view = memoryview(mm)
+    base, _ = damon.capi.damon_py_buffer_range(view)
+    a = (base, base + part)
+    b = (a[1] + gap, a[1] + gap + part)
+    c = (b[1] + gap, b[1] + gap + part)
+    with damon.Context(ops="fvaddr", backend="uffd_wp", sample_us=1000,
+                       aggr_us=20_000) as ctx:
+        t = ctx.add_target()
+        t.set_ranges([b, a])
+        ctx.start()
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and ctx.status().nr_snapshots < 5:
+            ctx.wait_snapshot(timeout=1)
+        assert [tuple(r[:2]) for r in _runs(ctx.snapshot())] == [a, b]
+        t.set_ranges([c, b])
+        seq = ctx.snapshot().seq
+        while ctx.snapshot().seq < seq + 2:
+            assert ctx.wait_snapshot(timeout=5) is not None
+        before = _runs(ctx.snapshot())
+        assert [tuple(r[:2]) for r in before] == [a, b], "in force before the commit"
+        ctx.commit()
+        seq = ctx.snapshot().seq
+        while ctx.snapshot().seq < seq + 1:
+            assert ctx.wait_snapshot(timeout=5) is not None
+        after = _runs(ctx.snapshot())
+        assert [tuple(r[:2]) for r in after] == [b, c]
+        assert after[0][2] >= before[1][2], f"B lost its ages: {before[1]} -> {after[0]}"
+        assert after[1][3] < after[0][2], f"C is not younger than B: {after}"
+    del view
+    mm.close()
+
+
 def fault_usable():
     st = [s for s in damon.probe(ops="fvaddr", pid=0) if s.name == "fault"]
     return bool(st and st[0].usable)
