@@ -390,6 +390,7 @@ static atomic_int stop_writer;
 struct writer {
 	volatile char *p;
 	size_t sz;
+	size_t stride; /* bytes from one written page to the next */
 };
 
 static void *writer_fn(void *arg)
@@ -397,7 +398,7 @@ static void *writer_fn(void *arg)
 	struct writer *w = arg;
 
 	while (!atomic_load(&stop_writer))
-		for (size_t i = 0; i < w->sz; i += 4096)
+		for (size_t i = 0; i < w->sz; i += w->stride)
 			w->p[i]++;
 	return NULL;
 }
@@ -449,8 +450,10 @@ static damon_ctx *uffd_ctx(const char *proc_root, uint32_t min_nr_regions)
 }
 
 /* A collapse scheme turns a hot 2 MiB-aligned range into huge pages, and
- * sampling with uffd_wp leaves them huge. */
-static void test_scheme_collapse_live(void)
+ * sampling with uffd_wp leaves them huge. With @stride 8192 every other
+ * page was never touched: in a mapping registered with a userfaultfd the
+ * kernel refuses such a block (EBUSY) until it is populated. */
+static void scheme_collapse_live(size_t stride)
 {
 	struct damon_backend_status st = { .sz = sizeof(st) };
 	damon_ctx *ctx;
@@ -466,9 +469,11 @@ static void test_scheme_collapse_live(void)
 		return;
 	}
 	CU_ASSERT_PTR_NOT_NULL_FATAL(p);
-	memset(p, 1, 64 * MiB);
+	for (size_t i = 0; i < 64 * MiB; i += stride)
+		p[i] = 1;
 	w.p = p + 16 * MiB;
 	w.sz = 8 * MiB;
+	w.stride = stride;
 	ctx = uffd_ctx_range(NULL, 20, p, 64 * MiB);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(ctx);
 	{
@@ -503,12 +508,15 @@ static void test_scheme_collapse_live(void)
 			damon_snapshot_unref(sn);
 		}
 	}
-	printf("\n  (hot 8 MiB in 64 MiB: AnonHugePages %ld kB after 3 s, %ld kB after 5 s; "
-	       "collapse tried %llu B, applied %llu B) ", huge_mid, huge_end,
-	       (unsigned long long)ds.sz_tried, (unsigned long long)ds.sz_applied);
-	EXPECT(huge_mid >= 4096, "hot 8 MiB mostly collapsed: AnonHugePages %ld kB, stats "
-	       "tried %llu applied %llu", huge_mid, (unsigned long long)ds.sz_tried,
+	printf("\n  (hot 8 MiB in 64 MiB, a page written every %zu KiB: AnonHugePages %ld kB "
+	       "after 3 s, %ld kB after 5 s; collapse tried %llu B, applied %llu B) ",
+	       stride / 1024, huge_mid, huge_end, (unsigned long long)ds.sz_tried,
 	       (unsigned long long)ds.sz_applied);
+	/* dense: most of it; with holes, at least one block (none before
+	 * collapse populated such a block) */
+	EXPECT(huge_mid >= (stride == 4096 ? 4096 : 2048),
+	       "hot 8 MiB collapsed: AnonHugePages %ld kB, stats tried %llu applied %llu",
+	       huge_mid, (unsigned long long)ds.sz_tried, (unsigned long long)ds.sz_applied);
 	EXPECT(huge_end >= huge_mid, "sampling kept them huge: %ld kB then %ld kB", huge_mid,
 	       huge_end);
 	EXPECT(huge_end <= 16 * 1024, "cold memory left alone: %ld kB huge", huge_end);
@@ -516,6 +524,16 @@ static void test_scheme_collapse_live(void)
 	       (unsigned long long)ds.sz_applied);
 	damon_ctx_unref(ctx);
 	munmap(p, 64 * MiB);
+}
+
+static void test_scheme_collapse_live(void)
+{
+	scheme_collapse_live(4096);
+}
+
+static void test_scheme_collapse_sparse(void)
+{
+	scheme_collapse_live(8192);
 }
 
 /* A proc root whose meminfo we write, everything else the real /proc. */
@@ -692,6 +710,8 @@ int main(void)
 		{ "migrate (one node) and refusals", test_migrate_and_refusals },
 		{ "process_madvise on a child, with and without CAP_SYS_NICE", test_process_madvise_child },
 		{ "scheme: collapse a hot range under uffd_wp", test_scheme_collapse_live },
+		{ "scheme: collapse a hot range with holes under uffd_wp",
+		  test_scheme_collapse_sparse },
 		{ "scheme: watermarks and a user_input goal", test_scheme_watermarks_goal_live },
 		{ "scheme: writes-only refusal, filters refused", test_scheme_writes_only_refusal },
 		{ NULL, NULL },

@@ -25,6 +25,9 @@
 #ifndef MADV_COLLAPSE
 #define MADV_COLLAPSE 25
 #endif
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
 #ifndef SYS_pidfd_open
 #define SYS_pidfd_open 434
 #endif
@@ -219,7 +222,19 @@ static int64_t advise_by_vma(struct dm_action_target *t, int advice, uint64_t st
 	return (int64_t)w.applied;
 }
 
-/* MADV_COLLAPSE 2 MiB block by block: count the blocks that are huge after. */
+/*
+ * MADV_COLLAPSE 2 MiB block by block: count the blocks that are huge after.
+ *
+ * In a mapping registered with a userfaultfd (the uffd_wp backend's), the
+ * kernel collapses only blocks whose 512 pages are all present: one
+ * never-touched or freed page and it answers EBUSY (SCAN_EXCEED_NONE_PTE;
+ * outside userfaultfd, MADV_COLLAPSE fills such holes itself). Sparse hot
+ * memory, an allocator's heap with free slots, would never be collapsed.
+ * So in the calling process an EBUSY block is populated (MADV_POPULATE_WRITE:
+ * zero pages where the huge page would have put zeros anyway; sample pages
+ * were released before the action, so no access is faked) and tried once
+ * more.
+ */
 static int64_t collapse(struct dm_action_target *t, uint64_t start, uint64_t end,
 			struct dm_err *err)
 {
@@ -227,6 +242,10 @@ static int64_t collapse(struct dm_action_target *t, uint64_t start, uint64_t end
 
 	for (; b + HPAGE_SZ <= end; b += HPAGE_SZ) {
 		int r = advise(t, MADV_COLLAPSE, b, b + HPAGE_SZ, err);
+
+		if (r == -EBUSY && t->self &&
+		    !madvise((void *)(uintptr_t)b, HPAGE_SZ, MADV_POPULATE_WRITE))
+			r = advise(t, MADV_COLLAPSE, b, b + HPAGE_SZ, err);
 
 		if (!r)
 			applied += HPAGE_SZ;
