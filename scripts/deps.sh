@@ -7,7 +7,7 @@
 set -eu
 
 PKGS="meson ninja-build gcc g++ pkg-config libc6-dev libcunit1-dev libcap-dev
-libnuma-dev swig python3 python3-dev python3-pytest binutils
+libnuma-dev libjemalloc-dev swig python3 python3-dev python3-pytest binutils
 libpng-dev zlib1g-dev python3-prometheus-client file libsqlite3-dev"
 
 missing=""
