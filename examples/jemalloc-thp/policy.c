@@ -193,9 +193,14 @@ int policy_arm(struct policy *p, const struct cfg *c, char *msg, size_t msg_sz)
 		   .min_age = cold_age < 2 ? 2 : cold_age, .flags = DAMOS_F_ALLOW_WRITES_ONLY);
 	int err;
 
+	/* The kernel's DAMOS has no collapse action (it is on the DAMON
+	 * roadmap; Linux 6.12 refuses it): there MADV_HUGEPAGE alone, and
+	 * khugepaged collapses the memory so advised at its own pace. */
+	bool kernel = damon_ctx_backend(p->ctx) == DAMON_BACKEND_KERNEL;
+
 	pthread_mutex_lock(&p->lock);
 	err = damon_ctx_add_scheme(p->ctx, &hp, &p->hugepage);
-	if (!err)
+	if (!err && !kernel)
 		err = damon_ctx_add_scheme(p->ctx, &co, &p->collapse);
 	if (!err)
 		err = damon_ctx_add_scheme(p->ctx, &nh, &p->nohuge);
