@@ -386,8 +386,22 @@ static void check_app_handler(bool before)
 	ctx = fault_ctx(buf, BUF, 0);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(ctx);
 	if (!before) {
+		struct dm_fault_sig_stats now;
+		uint64_t deadline;
+
+		/* Until libdamon takes SIGSEGV back (at its next sample), a
+		 * fault on a page it armed reaches the application's handler,
+		 * which knows only its guard page: this one would jump to a
+		 * jmp_buf of another thread. So the worker waits meanwhile. */
 		usleep(50000);
+		worker_stop(&w);
 		install_app_handler(); /* replaces libdamon's */
+		deadline = (uint64_t)time(NULL) + 10;
+		do {
+			usleep(5000);
+			dm_fault_sig_stats(&now);
+		} while (now.retaken == st0.retaken && (uint64_t)time(NULL) < deadline);
+		worker_start(&w, buf, HOT, true, -1);
 	}
 	wait_snapshots(ctx, 10);
 	caught = touch_guard(guard, 100);
