@@ -276,9 +276,12 @@ static void test_read_write_split(void)
 	printf("\n    read range: %u bp, write share %u bp; written range: %u bp, write share "
 	       "%u bp",
 	       hr.access_rate_bp, hr.write_bp, hw.access_rate_bp, hw.write_bp);
-	EXPECT(hr.access_rate_bp >= 5000 && hr.write_bp < 1000, "read range: %u bp, %u bp writes",
+	/* Hot: the two workers share 2 CPUs with the monitor (and, in CI,
+	 * with other tests): 4400-4500 bp seen at a load average of 12, the
+	 * cold rest reads ~0. The split is what this test is about. */
+	EXPECT(hr.access_rate_bp >= 3000 && hr.write_bp < 1000, "read range: %u bp, %u bp writes",
 	       hr.access_rate_bp, hr.write_bp);
-	EXPECT(hw.access_rate_bp >= 5000 && hw.write_bp > 9000,
+	EXPECT(hw.access_rate_bp >= 3000 && hw.write_bp > 9000,
 	       "written range: %u bp, %u bp writes", hw.access_rate_bp, hw.write_bp);
 	EXPECT(max_writes_in_read <= 1, "no writes in the read range's regions: %u",
 	       max_writes_in_read);
