@@ -1153,7 +1153,21 @@ ready:
 	}
 	SAY("pidns: committed a second target (pid %d); the kdamond is pid %d now", (int)p2,
 	    (int)dm_kernel_kdamond_pid(kern_of(ctx)));
-	sleep(4);
+	/* The restarted kdamond's first tried_regions snapshot with both
+	 * targets: 4 s was not always enough on 6.12 (both targets still
+	 * -ENOENT once in a CI run); give it 20, and say how long it took. */
+	{
+		struct damon_hotness h = {.sz = sizeof(h)};
+		int waited = 0;
+
+		sleep(4);
+		while (waited < 16 && (damon_target_hotness(t1, a1, HOT_SIZE, &h) ||
+				       damon_target_hotness(t2, a2, HOT_SIZE, &h))) {
+			sleep(1);
+			waited++;
+		}
+		SAY("pidns: both targets in a snapshot %d s after the commit", 4 + waited);
+	}
 	hot_cold("pidns: target 1 after the commit", t1, a1);
 	hot_cold("pidns: target 2 after the commit", t2, a2);
 	damos_get_stats(sc, &st);
