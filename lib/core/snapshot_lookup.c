@@ -223,44 +223,33 @@ int dm_hot_table_answer(const struct dm_hot_table *t, uint32_t target_id, uint64
 	}
 
 	hi = first + nr;
-	i = lo = first + tree_find(t, tg, first, nr, addr);
-	if (lo < hi && LOAD(t->recs[lo].start) <= addr && end <= LOAD(t->recs[lo].end)) {
-		/* Inside one region (most questions): its own numbers, as
-		 * the loop below would find them. */
-		covered = len;
-		rate = LOAD(t->recs[lo].access_rate_bp);
-		min_age = max_age = LOAD(t->recs[lo].age);
-		nr_cover = 1;
-		one = lo;
-		i = lo + 1;
-	} else {
-		for (; i < hi; i++) {
-			const struct dm_hot_rec *r = &t->recs[i];
-			uint64_t rs = LOAD(r->start), re = LOAD(r->end), os, oe;
-			uint32_t age;
+	lo = first + tree_find(t, tg, first, nr, addr);
+	for (i = lo; i < hi; i++) {
+		const struct dm_hot_rec *r = &t->recs[i];
+		uint64_t rs = LOAD(r->start), re = LOAD(r->end), os, oe;
+		uint32_t age;
 
-			if (rs >= end)
-				break;
-			os = rs > addr ? rs : addr;
-			oe = re < end ? re : end;
-			if (oe <= os)
-				continue;
-			covered += oe - os;
-			rate = LOAD(r->access_rate_bp);
-			weighted += (unsigned __int128)(oe - os) * rate;
-			nr_cover++;
-			one = i;
-			age = LOAD(r->age);
-			if (age < min_age)
-				min_age = age;
-			if (age > max_age)
-				max_age = age;
-			/* Regions are sorted and apart: the next one starts at
-			 * or after this end, so stop without reading it. */
-			if (re >= end) {
-				i++;
-				break;
-			}
+		if (rs >= end)
+			break;
+		os = rs > addr ? rs : addr;
+		oe = re < end ? re : end;
+		if (oe <= os)
+			continue;
+		covered += oe - os;
+		rate = LOAD(r->access_rate_bp);
+		weighted += (unsigned __int128)(oe - os) * rate;
+		nr_cover++;
+		one = i;
+		age = LOAD(r->age);
+		if (age < min_age)
+			min_age = age;
+		if (age > max_age)
+			max_age = age;
+		/* Regions are sorted and apart: the next one starts at or
+		 * after this end, so stop without reading it. */
+		if (re >= end) {
+			i++;
+			break;
 		}
 	}
 	if (!covered) {
