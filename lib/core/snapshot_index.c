@@ -21,7 +21,7 @@
  * keys has ceil(k / 8) <= k / 8 + 1 nodes, so its tree has at most
  * g / 7 + levels <= n / 56 + 1 + levels nodes. Buckets: a segment meeting
  * k groups has at most 4k + 1 of them, and the segments of a target meet
- * at most g + 3 groups: n / 2 + 20 (build_buckets() keeps to that). */
+ * at most g + 3 groups: n / 2 + 20. */
 _Static_assert(DM_HOT_FANOUT == 8 && DM_HOT_GROUP == 8, "the bounds count nodes of eight");
 _Static_assert(sizeof(struct dm_hot_target) == 128, "a target is two cache lines");
 
@@ -222,25 +222,26 @@ static int segments(const struct dm_snap_region *r, size_t nr, size_t seg[DM_HOT
 }
 
 /* The buckets of the @nr regions @r of target @tg (a tree of @levels
- * levels) at buckets[*pos...]; advance *pos. Each segment gets equal
- * buckets of a power of two bytes, two to four per group it meets, and
- * one more for the addresses past them up to the next segment. */
+ * levels) at buckets[*pos...]; advance *pos. Each segment gets a power of
+ * two of equal buckets, at least two per group it meets, over its span;
+ * addresses past its last bucket (up to the next segment) get one more. */
 static void build_buckets(struct dm_hot_table *t, struct dm_hot_target *tg,
 			  const struct dm_snap_region *r, size_t nr, uint32_t levels, size_t *pos)
 {
-	size_t seg[DM_HOT_SEGS], p0 = 0, p1 = 0, limit = *pos + nr / 2 + 20;
+	size_t seg[DM_HOT_SEGS], p0 = 0, p1 = 0;
 	int n = segments(r, nr, seg);
 
 	for (int s = 0; s < DM_HOT_SEGS; s++) {
-		size_t a, b, groups, room;
-		uint64_t lo, span, top, nb;
-		uint32_t shift = 0;
+		size_t a, b, groups;
+		uint64_t lo, span, top;
+		uint32_t bits = 1, shift = 0;
 
-		STORE(tg->seg_bucket[s], (uint32_t)*pos);
 		if (s >= n) {
 			/* no such segment: never chosen */
 			STORE(tg->seg_lo[s], UINT64_MAX);
+			STORE(tg->seg_bits[s], 0);
 			STORE(tg->seg_shift[s], 0);
+			STORE(tg->seg_bucket[s], (uint32_t)*pos);
 			continue;
 		}
 		a = seg[s];
@@ -250,23 +251,20 @@ static void build_buckets(struct dm_hot_table *t, struct dm_hot_target *tg,
 		/* where the segment's addresses end (the last one's: at hi) */
 		top = b < nr ? r[b].start : r[nr - 1].end;
 		groups = (b - 1) / DM_HOT_GROUP - a / DM_HOT_GROUP + 1;
-		/* room: the target's share of the table's buckets (see the
-		 * bounds above) less three for each segment after this one;
-		 * the arithmetic says it suffices, this makes sure */
-		room = limit - *pos - 3 * (size_t)(n - 1 - s);
-		while (shift < 63 && ((span >> (shift + 1)) >= 2 * groups ||
-				      ((span - 1) >> shift) >= DM_HOT_MAX_BUCKETS ||
-				      ((span - 1) >> shift) + 2 > room))
+		while ((1ULL << bits) < 2 * groups && bits < 20)
+			bits++;
+		while (shift < 63 && (span - 1) >> shift >= 1ULL << bits)
 			shift++;
-		nb = ((span - 1) >> shift) + 1;
 		STORE(tg->seg_lo[s], lo);
+		STORE(tg->seg_bits[s], (uint8_t)bits);
 		STORE(tg->seg_shift[s], (uint8_t)shift);
-		for (uint64_t k = 0; k <= nb; k++) {
+		STORE(tg->seg_bucket[s], (uint32_t)*pos);
+		for (uint64_t k = 0; k <= 1ULL << bits; k++) {
 			/* bucket k: [lo + k << shift, lo + (k + 1) << shift), the
 			 * last to the segment's end; in 128 bits: no overflow */
 			unsigned __int128 a0 = lo + ((unsigned __int128)k << shift);
 			unsigned __int128 a1 =
-				k < nb ? lo + ((unsigned __int128)(k + 1) << shift) : top;
+				k < 1ULL << bits ? lo + ((unsigned __int128)(k + 1) << shift) : top;
 			uint32_t e = 0;
 
 			if (a1 > top)
@@ -276,9 +274,8 @@ static void build_buckets(struct dm_hot_table *t, struct dm_hot_target *tg,
 					   (uint64_t)(a1 - 1));
 			STORE(t->buckets[*pos + k], e);
 		}
-		*pos += nb + 1;
+		*pos += (1ULL << bits) + 1;
 	}
-	STORE(tg->seg_bucket[DM_HOT_SEGS], (uint32_t)*pos);
 }
 
 void dm_hot_table_write(struct dm_hot_table *t, const struct damon_snapshot *s)

@@ -17,7 +17,7 @@
  *    eight keys (one line), each key the last region end under a child.
  *    A node, and then the group, is searched by counting its keys <= addr:
  *    eight independent compares, and the count is the child to descend to;
- *  - a bucket table per target: the address range cut into two to four
+ *  - a bucket table per target: the address range cut into about two
  *    buckets per group, each naming the lowest node (or the group) that
  *    holds every answer for an address in the bucket, so that a lookup
  *    starts there instead of at the root. A target whose regions sit in
@@ -52,8 +52,6 @@
 #define DM_HOT_MAX_LEVELS 11
 /* Segments of a target, each with its own buckets. */
 #define DM_HOT_SEGS 4
-/* Buckets of a segment, at most. */
-#define DM_HOT_MAX_BUCKETS (1u << 20)
 /* A bucket: where to start, as the level (DM_HOT_BUCKET_LEVEL bits up;
  * nr_levels: the group itself) and the node (or group) in that level. */
 #define DM_HOT_BUCKET_LEVEL 28
@@ -96,15 +94,15 @@ struct dm_hot_target {
 	uint32_t nr_levels; /* tree levels over the groups; 0: one group */
 	uint64_t hi;	    /* the last region end */
 	/* Segment s holds addresses from seg_lo[s] (UINT64_MAX: no segment;
-	 * seg_lo[0] also holds those below it) in buckets seg_bucket[s] to
-	 * seg_bucket[s + 1] - 1 (the last: the rest of the segment) of
-	 * 1 << seg_shift[s] bytes. */
+	 * seg_lo[0] also holds those below it), 1 << seg_bits[s] buckets of
+	 * 1 << seg_shift[s] bytes and one for the rest of the segment. */
 	uint64_t seg_lo[DM_HOT_SEGS];
 	uint8_t seg_shift[DM_HOT_SEGS];
-	uint32_t pad;
+	uint8_t seg_bits[DM_HOT_SEGS];
 	/* Where to go from there. */
-	uint32_t seg_bucket[DM_HOT_SEGS + 1];
+	uint32_t seg_bucket[DM_HOT_SEGS];  /* the segment's first bucket */
 	uint32_t level[DM_HOT_MAX_LEVELS]; /* first node of each level, root first */
+	uint32_t pad;
 } __attribute__((aligned(64)));
 
 /* The table of one latch slot, in one allocation: this header, then (at

@@ -55,11 +55,10 @@ static inline uint32_t bucket_of(const struct dm_hot_table *t, const struct dm_h
 {
 	size_t s = (size_t)(addr >= LOAD(tg->seg_lo[1])) + (addr >= LOAD(tg->seg_lo[2])) +
 		   (addr >= LOAD(tg->seg_lo[3]));
-	uint64_t lo = LOAD(tg->seg_lo[s]), first = LOAD(tg->seg_bucket[s]);
-	uint64_t n = (uint32_t)(LOAD(tg->seg_bucket[s + 1]) - first - 1);
+	uint64_t lo = LOAD(tg->seg_lo[s]), n = 1ULL << (LOAD(tg->seg_bits[s]) & 31);
 	/* below the first segment: its first bucket */
 	uint64_t b = (addr >= lo ? addr - lo : 0) >> (LOAD(tg->seg_shift[s]) & 63);
-	size_t i = first + (b < n ? b : n);
+	size_t i = LOAD(tg->seg_bucket[s]) + (b < n ? b : n);
 
 	return LOAD(t->buckets[i < t->cap_buckets ? i : t->cap_buckets - 1]);
 }
