@@ -364,8 +364,6 @@ static struct damon_snapshot *random_snapshot(uint64_t seq, uint32_t nr_targets,
 
 			if (rnd_below(3) == 0)
 				at += rnd_len(); /* a gap */
-			if (rnd_below(100) == 0)
-				at += 1ULL << (30 + rnd_below(14)); /* another cluster */
 			r->start = at;
 			r->end = at += rnd_len();
 			/* now and then counts whose products overflow 64 bits */

@@ -11,6 +11,11 @@
  * almost always suffice; the bound keeps a reader from spinning forever. */
 #define HOTNESS_TRIES 64
 
+struct dm_hot_slot {
+	struct dm_hot_table tab;
+	struct dm_hot_slot *retired_next; /* kept until the publisher is freed */
+};
+
 void dm_snap_region_who_unknown(struct dm_snap_region *r)
 {
 	r->nr_reads = r->nr_writes = r->write_bp = DAMON_UNKNOWN;
@@ -64,13 +69,13 @@ int dm_publisher_init(struct dm_publisher *p, const struct dm_alloc *a)
 	return -pthread_mutex_init(&p->lock, NULL);
 }
 
-static void slot_free_list(struct dm_hot_table *t)
+static void slot_free_list(struct dm_publisher *p, struct dm_hot_slot *s)
 {
-	while (t) {
-		struct dm_hot_table *next = t->retired_next;
+	while (s) {
+		struct dm_hot_slot *next = s->retired_next;
 
-		dm_hot_table_free(t);
-		t = next;
+		dm_free(&p->alloc, s);
+		s = next;
 	}
 }
 
@@ -79,39 +84,53 @@ void dm_publisher_fini(struct dm_publisher *p)
 	dm_snapshot_unref(p->newest);
 	p->newest = NULL;
 	for (int i = 0; i < 2; i++) {
-		dm_hot_table_free(atomic_load(&p->slot[i]));
+		dm_free(&p->alloc, atomic_load(&p->slot[i]));
 		atomic_store(&p->slot[i], NULL);
 	}
-	slot_free_list(p->retired);
+	slot_free_list(p, p->retired);
 	p->retired = NULL;
 	pthread_mutex_destroy(&p->lock);
+}
+
+static struct dm_hot_slot *slot_new(struct dm_publisher *p, uint32_t nr_targets, size_t nr_regions)
+{
+	struct dm_hot_slot *s;
+	size_t cap_t = nr_targets < 4 ? 4 : nr_targets;
+	/* Headroom so that a region count that wobbles does not regrow. */
+	size_t cap_r = nr_regions + nr_regions / 2 + 16;
+	size_t sz = dm_hot_table_size(cap_r, cap_t);
+
+	/* The table (its search trees too) is allocated here, at publish
+	 * time, and retired with the slot: readers never allocate. */
+	if (!sz || sz > SIZE_MAX - sizeof(*s))
+		return NULL;
+	s = dm_calloc(&p->alloc, 1, sizeof(*s) + sz);
+	if (!s)
+		return NULL;
+	dm_hot_table_init(&s->tab, s + 1, cap_r, cap_t);
+	return s;
 }
 
 /* Write @src into slot @i, growing it first if needed. The slot is not the
  * one readers are directed to while this runs. */
 static int slot_write(struct dm_publisher *p, int i, const struct damon_snapshot *src)
 {
-	struct dm_hot_table *t = atomic_load_explicit(&p->slot[i], memory_order_relaxed);
+	struct dm_hot_slot *s = atomic_load_explicit(&p->slot[i], memory_order_relaxed);
 
-	if (!t || !dm_hot_table_fits(t, src)) {
-		/* Headroom so that a region count that wobbles does not
-		 * regrow. The table (its search trees too) is allocated
-		 * here, at publish time: readers never allocate. */
-		struct dm_hot_table *n =
-			dm_hot_table_new(&p->alloc, src->nr_regions + src->nr_regions / 2 + 16,
-					 src->nr_targets < 4 ? 4 : src->nr_targets);
+	if (!s || !dm_hot_table_fits(&s->tab, src)) {
+		struct dm_hot_slot *n = slot_new(p, src->nr_targets, src->nr_regions);
 
 		if (!n)
 			return -ENOMEM;
-		if (t) {
+		if (s) {
 			/* A slow reader may still be looking at it. */
-			t->retired_next = p->retired;
-			p->retired = t;
+			s->retired_next = p->retired;
+			p->retired = s;
 		}
 		atomic_store_explicit(&p->slot[i], n, memory_order_release);
-		t = n;
+		s = n;
 	}
-	dm_hot_table_write(t, src);
+	dm_hot_table_write(&s->tab, src);
 	return 0;
 }
 
@@ -158,13 +177,13 @@ int dm_publisher_hotness(struct dm_publisher *p, uint32_t target_id, uint64_t ad
 {
 	for (int tries = 0; tries < HOTNESS_TRIES; tries++) {
 		unsigned long seq = atomic_load_explicit(&p->latch_seq, memory_order_acquire);
-		const struct dm_hot_table *t =
+		const struct dm_hot_slot *s =
 			atomic_load_explicit(&p->slot[seq & 1], memory_order_acquire);
 		int err;
 
-		if (!t)
+		if (!s)
 			return -EAGAIN;
-		err = dm_hot_table_answer(t, target_id, addr, len, &p->latch_seq, seq, ret);
+		err = dm_hot_table_answer(&s->tab, target_id, addr, len, &p->latch_seq, seq, ret);
 		if (err != DM_HOT_TORN)
 			return err;
 	}

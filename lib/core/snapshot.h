@@ -69,8 +69,8 @@ struct damon_snapshot *dm_snapshot_new(const struct dm_alloc *a, uint32_t nr_tar
  * publisher and damon_snapshot_unref() both end here. */
 void dm_snapshot_unref(struct damon_snapshot *s);
 
-/* What one latch slot holds: snapshot_index.h. */
-struct dm_hot_table;
+/* One latch slot: a hotness table (snapshot_index.h) in its own memory. */
+struct dm_hot_slot;
 
 struct dm_publisher {
 	struct dm_alloc alloc;
@@ -79,8 +79,8 @@ struct dm_publisher {
 	struct damon_snapshot *newest;
 	/* Hotness latch. */
 	atomic_ulong latch_seq;
-	_Atomic(struct dm_hot_table *) slot[2];
-	struct dm_hot_table *retired;
+	_Atomic(struct dm_hot_slot *) slot[2];
+	struct dm_hot_slot *retired;
 };
 
 int dm_publisher_init(struct dm_publisher *p, const struct dm_alloc *a);

@@ -1,13 +1,12 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later OR BSD-2-Clause */
 /*
- * The hotness table: what one latch slot holds for damon_ctx_hotness()
- * (the latch itself: snapshot.h). snapshot_index.c builds it when a
- * snapshot is published; snapshot_lookup.c answers from it.
+ * The hotness table: what one latch slot holds for damon_ctx_hotness() and
+ * how a question is answered from it (the latch itself: snapshot.h).
  *
- * A lookup has some 50 ns, so the table is laid out for few dependent
- * cache-line loads and no unpredictable branch, and everything is
- * computed at publish time, in memory allocated with the table (the
- * reader allocates nothing):
+ * A lookup has some 50 ns, so the table is laid out for few cache lines
+ * and few unpredictable branches, and built when the slot is written (at
+ * publish time, in memory allocated with the slot: the reader allocates
+ * nothing):
  *  - one 32-byte record per region with what an answer inside one region
  *    needs (its write_bp precomputed: no division); the rest of the who
  *    fields apart, read for answers over several regions or when some
@@ -15,17 +14,12 @@
  *  - a target's records in groups of eight (four cache lines, the last
  *    group padded), and over the groups a static search tree of nodes of
  *    eight keys (one line), each key the last region end under a child.
- *    A node, and then the group, is searched by counting its keys <= addr:
- *    eight independent compares, and the count is the child to descend to;
- *  - a bucket table per target: the address range cut into about two
- *    buckets per group, each naming the lowest node (or the group) that
- *    holds every answer for an address in the bucket, so that a lookup
- *    starts there instead of at the root. A target whose regions sit in
- *    far apart clusters (a process's heap, mmap area and stack) is cut at
- *    its three widest gaps into segments with buckets of their own.
- * For 10 000 regions a binary search walks 14 dependent steps through
- * 80 KB of ends and then reads the record; here most lookups read the
- * target, a bucket and the group, some one node more.
+ *    A node, and then the group, is searched by counting its keys <=
+ *    addr: eight independent compares, no branch, and the count is the
+ *    child to descend to. 10 000 regions are four levels and a group, the
+ *    top three levels (24 lines) staying in L1; a binary search over the
+ *    same ends walks 14 dependent steps through 80 KB and then reads the
+ *    record.
  *
  * The writer stores with relaxed atomics while readers may race with it
  * (the latch's sequence count makes them retry); every position a reader
@@ -41,21 +35,12 @@
 
 #include <damon/damon.h>
 
-#include "../util/alloc.h"
 #include "snapshot.h"
 
 /* Keys per node: one cache line. */
 #define DM_HOT_FANOUT 8
-/* Records per group, searched like a node. */
-#define DM_HOT_GROUP 8
 /* Levels over the groups of up to 2^32 regions in one target. */
 #define DM_HOT_MAX_LEVELS 11
-/* Segments of a target, each with its own buckets. */
-#define DM_HOT_SEGS 4
-/* A bucket: where to start, as the level (DM_HOT_BUCKET_LEVEL bits up;
- * nr_levels: the group itself) and the node (or group) in that level. */
-#define DM_HOT_BUCKET_LEVEL 28
-#define DM_HOT_BUCKET_REL   ((1u << DM_HOT_BUCKET_LEVEL) - 1)
 
 /* One region, as hotness reads it: two to a cache line, so that the
  * records of 10 000 regions (320 KB) and their tree fit a 512 KB L2. */
@@ -69,7 +54,8 @@ struct dm_hot_rec {
 };
 
 /* The region's who fields as they are, read for a question over several
- * regions or in a table where some region tells its node or CPUs. */
+ * regions or in a table where some region tells its node or CPUs (the
+ * fault backend). */
 struct dm_hot_cold {
 	uint32_t nr_accesses;
 	uint32_t nr_writes; /* DAMON_UNKNOWN: cannot tell */
@@ -86,61 +72,41 @@ struct dm_hot_node {
 	uint64_t key[DM_HOT_FANOUT];
 } __attribute__((aligned(64)));
 
-/* One target of a table: two cache lines, read on the way to its bucket. */
-struct dm_hot_target {
-	/* What to compute the bucket from. */
-	uint32_t id;	    /* the target's stable id in its context */
-	uint32_t first, nr; /* records first..first+nr-1 (first: a group's) */
-	uint32_t nr_levels; /* tree levels over the groups; 0: one group */
-	uint64_t hi;	    /* the last region end */
-	/* Segment s holds addresses from seg_lo[s] (UINT64_MAX: no segment;
-	 * seg_lo[0] also holds those below it), 1 << seg_bits[s] buckets of
-	 * 1 << seg_shift[s] bytes and one for the rest of the segment. */
-	uint64_t seg_lo[DM_HOT_SEGS];
-	uint8_t seg_shift[DM_HOT_SEGS];
-	uint8_t seg_bits[DM_HOT_SEGS];
-	/* Where to go from there. */
-	uint32_t seg_bucket[DM_HOT_SEGS];  /* the segment's first bucket */
-	uint32_t level[DM_HOT_MAX_LEVELS]; /* first node of each level, root first */
-	uint32_t pad;
+/* One target's tree over its groups of records: its levels, root first,
+ * each a run of nodes. */
+struct dm_hot_tree {
+	uint32_t nr_levels;		   /* 0: one group (or none) */
+	uint32_t root_n;		   /* keys in the root that are not padding */
+	uint32_t level[DM_HOT_MAX_LEVELS]; /* first node of each level */
 } __attribute__((aligned(64)));
 
-/* The table of one latch slot, in one allocation: this header, then (at
- * the next cache line) the targets, nodes, records and the rest. */
+/* The contents of one latch slot; the arrays live in memory the caller
+ * provides (dm_hot_table_size() bytes, any alignment). */
 struct dm_hot_table {
-	struct dm_alloc alloc;
-	size_t cap_regions, cap_targets, cap_recs, cap_nodes, cap_buckets;
+	size_t cap_regions, cap_targets, cap_recs, cap_nodes;
 	uint64_t seq;
 	size_t nr_recs; /* records: regions and padding */
 	uint32_t nr_targets;
-	uint32_t has_cold; /* some region tells its node or CPUs */
+	uint32_t has_cold;		/* some region tells its node or CPUs */
+	struct dm_snap_target *targets; /* first: in recs */
+	struct dm_hot_tree *trees;	/* one per target, same order */
 	struct dm_hot_node *nodes;
 	struct dm_hot_rec *recs;
 	struct dm_hot_cold *cold; /* same index as recs */
-	uint32_t *buckets;
-	/* Not read by readers: the publisher's list of tables retired (grown
-	 * out of) but kept, since a slow reader may still read them. */
-	struct dm_hot_table *retired_next;
 };
 
-/* The targets, after the header, on a cache line. */
-static inline struct dm_hot_target *dm_hot_targets(const struct dm_hot_table *t)
-{
-	return (struct dm_hot_target *)(((uintptr_t)(t + 1) + 63) & ~(uintptr_t)63);
-}
+/* Bytes of memory a table for @cap_regions regions in @cap_targets
+ * targets needs; 0 if that overflows. Every snapshot whose totals stay
+ * within the caps fits, however its regions are split among targets. */
+size_t dm_hot_table_size(size_t cap_regions, size_t cap_targets);
 
-/* A zeroed table for up to @cap_regions regions in @cap_targets targets
- * (any split among them), allocated with @a; NULL when out of memory or
- * the sizes overflow. */
-struct dm_hot_table *dm_hot_table_new(const struct dm_alloc *a, size_t cap_regions,
-				      size_t cap_targets);
-void dm_hot_table_free(struct dm_hot_table *t);
+/* Lay out @t in @mem (dm_hot_table_size() bytes, zeroed). */
+void dm_hot_table_init(struct dm_hot_table *t, void *mem, size_t cap_regions, size_t cap_targets);
 
 /* Does @s fit in @t? */
 int dm_hot_table_fits(const struct dm_hot_table *t, const struct damon_snapshot *s);
 
-/* Copy @s into @t and build its index. @t must fit @s; each target's
- * regions sorted by address and apart, as snapshots have them. */
+/* Copy @s into @t and build its trees. @t must fit @s. */
 void dm_hot_table_write(struct dm_hot_table *t, const struct damon_snapshot *s);
 
 /* What dm_hot_table_answer() returns when @t was rewritten under it. */
