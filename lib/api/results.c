@@ -105,10 +105,6 @@ static int hotness(damon_ctx *ctx, uint32_t target_id, uint64_t addr, uint64_t l
 		return -EINVAL;
 	if (dm_ctx_forked(ctx))
 		return -ECHILD;
-	/* The whole struct: written in place, only on success. A copy of an
-	 * answer just written would stall on store-to-load forwarding. */
-	if (sz >= sizeof(h))
-		return dm_publisher_hotness(&ctx->pub, target_id, addr, len, ret);
 	err = dm_publisher_hotness(&ctx->pub, target_id, addr, len, &h);
 	if (err)
 		return err;

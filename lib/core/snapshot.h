@@ -69,8 +69,36 @@ struct damon_snapshot *dm_snapshot_new(const struct dm_alloc *a, uint32_t nr_tar
  * publisher and damon_snapshot_unref() both end here. */
 void dm_snapshot_unref(struct damon_snapshot *s);
 
-/* One latch slot: a hotness table (snapshot_index.h) in its own memory. */
-struct dm_hot_slot;
+/* The region hotness is computed over: what the latch copies. The region
+ * ends live in an array of their own (ends[]) so that the binary search
+ * walks 8-byte keys packed together: 10k regions are 80 KB of keys. */
+struct dm_hot_region {
+	uint64_t start;
+	uint32_t access_rate_bp, age;
+};
+
+/* Who accessed a region, for hotness: apart, read only for the regions a
+ * query covers. */
+struct dm_hot_who {
+	uint32_t nr_accesses, nr_writes; /* nr_writes DAMON_UNKNOWN: cannot tell */
+	int32_t node;			 /* -1: cannot tell */
+	uint32_t node_bp;
+	uint64_t cpus;			 /* with nr_cpus DAMON_UNKNOWN: cannot tell */
+	uint32_t nr_cpus, pad;
+};
+
+struct dm_hot_slot {
+	size_t cap_regions, cap_targets;
+	uint64_t seq;
+	size_t nr_regions;
+	uint32_t nr_targets;
+	uint32_t pad;
+	struct dm_snap_target *targets;   /* inside this allocation */
+	uint64_t *ends;                   /* inside this allocation */
+	struct dm_hot_region *regions;    /* inside this allocation */
+	struct dm_hot_who *who;           /* inside this allocation */
+	struct dm_hot_slot *retired_next; /* kept until the publisher is freed */
+};
 
 struct dm_publisher {
 	struct dm_alloc alloc;
@@ -95,8 +123,7 @@ int dm_publisher_publish(struct dm_publisher *p, struct damon_snapshot *s);
 struct damon_snapshot *dm_publisher_get(struct dm_publisher *p);
 
 /* Lock-free hotness over target @target_id (UINT32_MAX: the first target of
- * the snapshot). 0 with every field of @ret but sz written, or -EAGAIN,
- * -ENOENT as damon_ctx_hotness() with @ret untouched. */
+ * the snapshot). -EAGAIN, -ENOENT as damon_ctx_hotness(). */
 int dm_publisher_hotness(struct dm_publisher *p, uint32_t target_id, uint64_t addr, uint64_t len,
 			 struct damon_hotness *ret);
 
