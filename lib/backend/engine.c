@@ -326,8 +326,11 @@ static int engine_commit(struct dm_backend *be, const struct dm_backend_cfg *cfg
 
 		if (!t) {
 			rc = add_target(e, bt, err);
-		} else if (t->ot.fixed != bt->fixed || t->ot.nr_fixed != bt->nr_fixed) {
-			/* damon_target_set_ranges(): laid out again now */
+		} else if (bt->nr_fixed &&
+			   (t->ot.fixed != bt->fixed || t->ot.nr_fixed != bt->nr_fixed)) {
+			/* damon_target_set_ranges(): laid out again now. A
+			 * target without ranges of its own (paddr's System RAM)
+			 * is never laid out again by a commit. */
 			t->ot.fixed = bt->fixed;
 			t->ot.nr_fixed = bt->nr_fixed;
 			rc = dm_monitor_relayout(&e->mon, t, err);
