@@ -105,6 +105,117 @@ static void test_exit_mid_run(void)
 	CU_ASSERT_EQUAL(dm_test_count_dir("/proc/self/fd"), fds0);
 }
 
+static pid_t sleeper(void)
+{
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		pause();
+		_exit(0);
+	}
+	return pid;
+}
+
+static void wait_ended(damon_ctx *ctx, struct damon_ctx_status *st)
+{
+	for (int i = 0; i < 300; i++) {
+		damon_ctx_status(ctx, st);
+		if (!st->running)
+			return;
+		sleep_ms(10);
+	}
+}
+
+/* Snapshots published after @seq: the target_idx of their regions, as a
+ * bit set (bit 31: no snapshot came within 3 s). */
+static uint32_t idx_seen(damon_ctx *ctx, uint64_t seq)
+{
+	struct damon_snapshot_info info = { .sz = sizeof(info) };
+	struct damon_region r = { .sz = sizeof(r) };
+	damon_snapshot *s = NULL;
+	uint32_t seen = 0;
+
+	for (int i = 0; i < 300; i++) {
+		if (damon_ctx_snapshot(ctx, &s) == 0 && damon_snapshot_info(s, &info) == 0 &&
+		    info.seq > seq)
+			break;
+		s = damon_snapshot_unref(s);
+		sleep_ms(10);
+	}
+	if (!s)
+		return 1u << 31;
+	for (size_t i = 0; i < damon_snapshot_nr_regions(s); i++)
+		if (damon_snapshot_region(s, i, &r) == 0)
+			seen |= 1u << r.target_idx;
+	damon_snapshot_unref(s);
+	return seen;
+}
+
+/*
+ * A target that exited is dropped: a later start leaves it out (keeping
+ * the others' target_idx) instead of failing with -ESRCH for ever, since
+ * no call removes a target. Both ways: after the monitor ended (every
+ * target gone, a new one added, started again without a stop) and after
+ * a stop with one of two targets gone. With every target gone and none
+ * added, start says -ESRCH.
+ */
+static void test_restart_without_the_dead(void)
+{
+	struct dm_sim_model model = { .accessed = never };
+	struct damon_ctx_status st = { .sz = sizeof(st) };
+	pid_t a = sleeper(), b, c;
+	damon_ctx *ctx = NULL;
+	uint32_t seen;
+	DAMON_OPTS(damon_ctx_opts, o, .sample_us = 1000, .aggr_us = 10000, .update_us = 20000);
+
+	CU_ASSERT_FATAL(a > 0);
+	CU_ASSERT_EQUAL_FATAL(damon_ctx_new(&ctx, &o), 0);
+	dm_ctx_set_ops_override(ctx, &dm_ops_sim, &model, NULL);
+	CU_ASSERT_EQUAL_FATAL(damon_ctx_add_target(ctx, a, NULL), 0);
+	CU_ASSERT_EQUAL_FATAL(damon_ctx_start(ctx), 0);
+	kill(a, SIGKILL);
+	waitpid(a, NULL, 0);
+	wait_ended(ctx, &st);
+	CU_ASSERT_FALSE(st.running);
+
+	/* ended, nothing added: nothing to start */
+	EXPECT_INT(damon_ctx_start(ctx), -ESRCH);
+	/* ended, a new target: starts without a stop, the dead one left out */
+	b = sleeper();
+	c = sleeper();
+	CU_ASSERT_FATAL(b > 0 && c > 0);
+	CU_ASSERT_EQUAL_FATAL(damon_ctx_add_target(ctx, b, NULL), 0);
+	CU_ASSERT_EQUAL_FATAL(damon_ctx_add_target(ctx, c, NULL), 0);
+	EXPECT_INT(damon_ctx_start(ctx), 0);
+	damon_ctx_status(ctx, &st);
+	seen = idx_seen(ctx, st.nr_snapshots);
+	if (seen != 6)
+		fprintf(stderr, "\n  expected regions of targets 1 and 2 (0x6), got 0x%x\n", seen);
+	CU_ASSERT_EQUAL(seen, 6);
+
+	/* stopped with one of two gone: starts again with the other */
+	kill(b, SIGKILL);
+	waitpid(b, NULL, 0);
+	for (int i = 0; i < 300 && st.nr_targets != 1; i++) {
+		sleep_ms(10);
+		damon_ctx_status(ctx, &st);
+	}
+	EXPECT_INT(st.nr_targets, 1);
+	EXPECT_INT(damon_ctx_stop(ctx), 0);
+	EXPECT_INT(damon_ctx_start(ctx), 0);
+	damon_ctx_status(ctx, &st);
+	EXPECT_INT(st.nr_targets, 1);
+	seen = idx_seen(ctx, st.nr_snapshots);
+	if (seen != 4)
+		fprintf(stderr, "\n  expected regions of target 2 only (0x4), got 0x%x\n", seen);
+	CU_ASSERT_EQUAL(seen, 4);
+	/* and a commit does not bring the dead back */
+	EXPECT_INT(damon_ctx_commit(ctx), 0);
+	damon_ctx_unref(ctx);
+	kill(c, SIGKILL);
+	waitpid(c, NULL, 0);
+}
+
 /* A pid that is gone before start: -ESRCH at add_target, nothing made. */
 static void test_dead_before_add(void)
 {
@@ -127,6 +238,7 @@ int main(void)
 	static const struct dm_test tests[] = {
 		{ "target exits mid-run: thread ends, -ESRCH, nothing left", test_exit_mid_run },
 		{ "target gone before add_target", test_dead_before_add },
+		{ "a start leaves the targets that exited out", test_restart_without_the_dead },
 		{ NULL, NULL },
 	};
 

@@ -423,7 +423,8 @@ void damon_ctx_unrefp(damon_ctx **p);
  * @ret: where the borrowed target pointer is stored; may be NULL.
  *
  * The context runs while any target lives (kernel semantics); a target that
- * exits is reported to the log callback and damon_ctx_status(), and dropped.
+ * exits is reported to the log callback and damon_ctx_status(), and dropped:
+ * it keeps its place (target_idx) but no later start or commit monitors it.
  *
  * Return: 0 or
  *  -EINVAL  @ctx NULL; @pid negative; paddr with @pid != 0 or a second target.
@@ -492,7 +493,8 @@ int damon_target_pid(const damon_target *t);
  * calls damon_ctx_step().
  *
  * A context whose monitor ended by itself (every target exited) may be
- * started again without damon_ctx_stop() first.
+ * started again without damon_ctx_stop() first, once a target was added.
+ * Targets that exited while monitored were dropped and are left out.
  *
  * Return: 0 or
  *  -EINVAL      no target; fvaddr target without ranges.
@@ -500,7 +502,8 @@ int damon_target_pid(const damon_target *t);
  *  -EOPNOTSUPP  no backend can run this context here; damon_ctx_errmsg()
  *               lists why each was refused (damon_ctx_backend_status() too).
  *  -EPERM       the chosen backend needs a privilege the caller lacks.
- *  -ESRCH       a target process is gone.
+ *  -ESRCH       a target process is gone (one not dropped yet), or every
+ *               target was dropped.
  *  -ECHILD, -ENOMEM, or another -errno the backend met (sentence in errmsg).
  * Since: 0.1
  */

@@ -28,6 +28,7 @@ struct damon_target {
 	pid_t pid;                 /* real pid (vaddr, fvaddr); 0 for paddr */
 	struct dm_range *fixed;    /* sorted */
 	size_t nr_fixed, cap_fixed;
+	bool gone;                 /* its process exited: left out of starts and commits */
 	/* damon_target_set_ranges() on a running context: in force at the
 	 * next commit (dm_target_commit_ranges()). */
 	struct dm_range *pending;

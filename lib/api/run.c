@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "../probe/probe.h"
+#include "../util/proc.h"
 #include "internal.h"
 
 static bool monitor_ended(damon_ctx *ctx);
@@ -82,10 +83,17 @@ static void on_published(void *arg, uint64_t n)
 		dm_runner_notify(&ctx->runner);
 }
 
-static void on_target_gone(void *arg, const struct dm_err *why)
+static void on_target_gone(void *arg, uint32_t id, const struct dm_err *why)
 {
 	damon_ctx *ctx = arg;
 
+	/* dropped for good: no call removes a target, and a start or a commit
+	 * that handed it on again would fail with -ESRCH for ever */
+	for (size_t i = 0; i < ctx->nr_targets; i++)
+		if (ctx->targets[i]->id == id)
+			ctx->targets[i]->gone = true;
+	if (!why)
+		return;
 	ctx->monitor_err = *why;
 	if (ctx->log_fn)
 		ctx->log_fn(ctx, DAMON_LOG_WARNING, why->msg, ctx->log_userdata);
@@ -162,6 +170,7 @@ static uint64_t pick_seed(const damon_ctx *ctx)
 int dm_ctx_backend_cfg(damon_ctx *ctx, int backend, struct dm_backend_cfg *cfg)
 {
 	struct dm_backend_target *v = NULL;
+	size_t n = 0;
 
 	memset(cfg, 0, sizeof(*cfg));
 	if (ctx->nr_targets) {
@@ -172,10 +181,13 @@ int dm_ctx_backend_cfg(damon_ctx *ctx, int backend, struct dm_backend_cfg *cfg)
 	for (size_t i = 0; i < ctx->nr_targets; i++) {
 		const struct damon_target *t = ctx->targets[i];
 
-		v[i].id = t->id;
-		v[i].pid = t->pid;
-		v[i].fixed = t->fixed;
-		v[i].nr_fixed = t->nr_fixed;
+		if (t->gone)
+			continue; /* they keep their place: target_idx is the id */
+		v[n].id = t->id;
+		v[n].pid = t->pid;
+		v[n].fixed = t->fixed;
+		v[n].nr_fixed = t->nr_fixed;
+		n++;
 	}
 	cfg->backend = backend;
 	cfg->ops = ctx->ops;
@@ -184,7 +196,7 @@ int dm_ctx_backend_cfg(damon_ctx *ctx, int backend, struct dm_backend_cfg *cfg)
 	cfg->alloc = &ctx->alloc;
 	cfg->attrs = mon_attrs(ctx);
 	cfg->targets = v;
-	cfg->nr_targets = ctx->nr_targets;
+	cfg->nr_targets = n;
 	cfg->schemes = ctx->be_schemes;
 	cfg->nr_schemes = ctx->nr_schemes;
 	cfg->pub = &ctx->pub;
@@ -246,6 +258,39 @@ static int start_backend(damon_ctx *ctx, int backend, uint64_t *ret_first_us)
 	}
 }
 
+/* Targets a start would monitor: those not dropped because they exited. */
+static size_t nr_alive(const damon_ctx *ctx)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < ctx->nr_targets; i++)
+		n += !ctx->targets[i]->gone;
+	return n;
+}
+
+/*
+ * A target not dropped whose process is gone (or exiting) fails the start
+ * with -ESRCH: judging a backend by a pid it can no longer read blamed the
+ * backend ("cannot read /proc/PID/pagemap") with -EOPNOTSUPP.
+ */
+static int targets_exist(const damon_ctx *ctx)
+{
+	pid_t self = getpid();
+
+	if (ctx->ops == DAMON_OPS_PADDR)
+		return 0;
+	for (size_t i = 0; i < ctx->nr_targets; i++) {
+		const struct damon_target *t = ctx->targets[i];
+
+		if (t->gone || t->pid == self)
+			continue;
+		if (dm_proc_pid_alive(ctx->proc_root, t->pid) == -ESRCH)
+			return dm_ctx_fail(ctx, -ESRCH, "target %zu: process %d is gone", i,
+					   (int)t->pid);
+	}
+	return 0;
+}
+
 _public_ int damon_ctx_start(damon_ctx *ctx)
 {
 	uint64_t first_us = 0;
@@ -268,10 +313,19 @@ _public_ int damon_ctx_start(damon_ctx *ctx)
 					   "fvaddr target %zu has no range: call "
 					   "damon_target_add_range()",
 					   i);
+	if (!nr_alive(ctx))
+		return dm_ctx_fail(ctx, -ESRCH, "every target exited (and was dropped): add a "
+				   "target before starting again");
+	ret = targets_exist(ctx);
+	if (ret)
+		return ret;
 	if (ctx->ops_override) {
 		backend = ctx->backend_req ? (int)ctx->backend_req : DAMON_BACKEND_UFFD_WP;
 	} else {
 		backend = choose_backend(ctx);
+		/* a target that exited while the probe ran: that, not the backend */
+		if (backend < 0 && targets_exist(ctx))
+			return -ESRCH;
 		if (backend < 0)
 			return backend;
 	}

@@ -42,14 +42,21 @@ void dm_ctx_probe_input(const damon_ctx *ctx, struct dm_probe_in *in)
 
 	memset(in, 0, sizeof(*in));
 	in->ops = ctx->ops;
-	in->pid = ctx->nr_targets ? ctx->targets[0]->pid : self;
+	in->pid = self;
 	in->self = true;
-	for (size_t i = 0; i < ctx->nr_targets; i++)
-		if (ctx->ops == DAMON_OPS_PADDR || ctx->targets[i]->pid != self)
+	/* the targets a start would monitor: not those dropped (exited) */
+	for (size_t i = 0; i < ctx->nr_targets; i++) {
+		const struct damon_target *t = ctx->targets[i];
+
+		if (t->gone)
+			continue;
+		if (!in->nr_targets++)
+			in->pid = t->pid;
+		if (ctx->ops == DAMON_OPS_PADDR || t->pid != self)
 			in->self = false;
-	if (!ctx->nr_targets && ctx->ops == DAMON_OPS_PADDR)
+	}
+	if (!in->nr_targets && ctx->ops == DAMON_OPS_PADDR)
 		in->self = false;
-	in->nr_targets = (unsigned int)ctx->nr_targets;
 	in->sysfs_root = ctx->sysfs_root;
 	in->proc_root = ctx->proc_root;
 }

@@ -46,7 +46,9 @@ struct dm_backend_events {
 	/* @n more snapshots were published. */
 	void (*published)(void *arg, uint64_t n);
 	/* A target went away while the instance goes on; @why says which. */
-	void (*target_gone)(void *arg, const struct dm_err *why);
+	/* Target @id went away; @why says how (NULL: found at stop, nothing to
+	 * log). The API leaves it out of later starts and commits. */
+	void (*target_gone)(void *arg, uint32_t id, const struct dm_err *why);
 	void *arg;
 };
 

@@ -219,7 +219,7 @@ static void hook_target_gone(struct dm_monitor *m, struct dm_mon_target *t,
 {
 	struct engine *e = arg;
 
-	e->ev.target_gone(e->ev.arg, why);
+	e->ev.target_gone(e->ev.arg, t->id, why);
 }
 
 static void engine_stop(struct dm_backend *be, bool forked)

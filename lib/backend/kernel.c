@@ -16,7 +16,22 @@ struct kbackend {
 	struct dm_kernel *k;
 	struct dm_backend_events ev;
 	bool ended; /* the kdamond stopped by itself */
+	uint32_t *ids; /* the targets handed to the kdamond (start, commit) */
+	size_t nr_ids;
 };
+
+/* Remember which targets the kdamond monitors, to tell at stop which of
+ * them it lost. Out of memory: none are told (they fail the next start). */
+static void keep_ids(struct kbackend *kb, const struct dm_backend_cfg *cfg)
+{
+	uint32_t *v = cfg->nr_targets ? dm_calloc(kb->alloc, cfg->nr_targets, sizeof(*v)) : NULL;
+
+	for (size_t i = 0; v && i < cfg->nr_targets; i++)
+		v[i] = cfg->targets[i].id;
+	dm_free(kb->alloc, kb->ids);
+	kb->ids = v;
+	kb->nr_ids = v ? cfg->nr_targets : 0;
+}
 
 static struct kbackend *to_kb(const struct dm_backend *be)
 {
@@ -92,6 +107,7 @@ static int kernel_start(struct dm_backend **ret, const struct dm_backend_cfg *cf
 	kb->be.ops = &dm_backend_kernel;
 	kb->alloc = cfg->alloc;
 	kb->ev = cfg->ev;
+	keep_ids(kb, cfg);
 	*ret_first_us = 1;
 	*ret = &kb->be;
 	return 0;
@@ -123,6 +139,8 @@ static int kernel_commit(struct dm_backend *be, const struct dm_backend_cfg *cfg
 	kernel_cfg(cfg, &kc, kt);
 	rc = dm_kernel_commit(kb->k, &kc, err);
 	dm_free(kb->alloc, kt);
+	if (!rc)
+		keep_ids(kb, cfg);
 	return rc;
 }
 
@@ -177,6 +195,11 @@ static void kernel_stop(struct dm_backend *be, bool forked)
 {
 	struct kbackend *kb = to_kb(be);
 
+	/* the targets the kdamond lost are dropped, as the engine's are */
+	for (size_t i = 0; !forked && i < kb->nr_ids; i++)
+		if (dm_kernel_target_gone(kb->k, kb->ids[i]))
+			kb->ev.target_gone(kb->ev.arg, kb->ids[i], NULL);
+	dm_free(kb->alloc, kb->ids);
 	/* In a child: close fds and free only, never touch the parent's kdamond. */
 	dm_kernel_close(kb->k, forked);
 	dm_free(kb->alloc, kb);

@@ -374,6 +374,14 @@ size_t dm_kernel_nr_live(const struct dm_kernel *k)
 	return n;
 }
 
+bool dm_kernel_target_gone(const struct dm_kernel *k, uint32_t id)
+{
+	for (size_t i = 0; k && i < k->nr_targets; i++)
+		if (k->targets[i].id == id)
+			return k->targets[i].gone;
+	return false;
+}
+
 pid_t dm_kernel_kdamond_pid(const struct dm_kernel *k)
 {
 	return k->kdamond_pid;

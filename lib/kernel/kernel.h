@@ -68,6 +68,8 @@ uint32_t dm_kernel_snap_path(const struct dm_kernel *k);
 /* Snapshots published so far (seq of the newest), and targets still alive. */
 uint64_t dm_kernel_nr_published(const struct dm_kernel *k);
 size_t dm_kernel_nr_live(const struct dm_kernel *k);
+/* Whether the target with @id was found exited (false for an unknown id). */
+bool dm_kernel_target_gone(const struct dm_kernel *k, uint32_t id);
 
 /* The kdamond's pid (for tests and status). */
 pid_t dm_kernel_kdamond_pid(const struct dm_kernel *k);

@@ -9,6 +9,8 @@
 
 #include "proc.h"
 
+#define DM_PF_EXITING 0x00000004 /* the kernel's PF_EXITING, in /proc/PID/stat flags */
+
 int dm_proc_path(char *buf, size_t size, const char *proc_root, pid_t pid, const char *file)
 {
 	int n;
@@ -95,6 +97,20 @@ int dm_proc_pid_alive(const char *proc_root, pid_t pid)
 	if (!p || p[1] != ' ')
 		return -ESRCH; /* an empty stat: the task is being torn down */
 	if (p[2] == 'Z' || p[2] == 'X')
+		return -ESRCH;
+	/*
+	 * An exiting task is not a zombie yet while its address space is torn
+	 * down (tens of ms for a large one), but its files under /proc/PID
+	 * already fail: gone too. Its flags are field 9 (after state, ppid,
+	 * pgrp, session, tty_nr and tpgid); the walk never passes the NUL.
+	 */
+	p += 2;
+	for (int field = 3; field < 9 && *p; field++) {
+		p += strcspn(p, " ");
+		if (*p)
+			p++;
+	}
+	if (*p && strtoul(p, NULL, 10) & DM_PF_EXITING)
 		return -ESRCH;
 	return 0;
 }
