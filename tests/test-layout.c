@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -458,6 +459,32 @@ static void test_proc_helpers(void)
 
 	EXPECT_INT(dm_proc_pid_alive(NULL, getpid()), 0);
 	EXPECT_INT(dm_proc_pid_alive(NULL, 0), -ESRCH);
+	/* running, then exiting (PF_EXITING in the flags: its address space
+	 * is going), under a fixture root; comm with spaces and ')' */
+	{
+		char root[] = "/tmp/dm-proc-XXXXXX", path[PATH_MAX];
+		static const char *const stats[] = {
+			"77 (a) b) S 1 77 77 0 -1 4194560 120 0 0 0 5 2 0 0 20 0 1 0 9 0\n",
+			"77 (a) b) S 1 77 77 0 -1 4194564 120 0 0 0 5 2 0 0 20 0 1 0 9 0\n",
+		};
+		FILE *f;
+
+		CU_ASSERT_FATAL(mkdtemp(root) != NULL);
+		snprintf(path, sizeof(path), "%s/77", root);
+		CU_ASSERT_FATAL(mkdir(path, 0755) == 0);
+		snprintf(path, sizeof(path), "%s/77/stat", root);
+		for (int i = 0; i < 2; i++) {
+			f = fopen(path, "w");
+			CU_ASSERT_FATAL(f != NULL);
+			fputs(stats[i], f);
+			fclose(f);
+			EXPECT_INT(dm_proc_pid_alive(root, 77), i ? -ESRCH : 0);
+		}
+		unlink(path);
+		snprintf(path, sizeof(path), "%s/77", root);
+		rmdir(path);
+		rmdir(root);
+	}
 	EXPECT_INT(dm_proc_self_pid(NULL), getpid());
 	EXPECT_INT(dm_proc_self_pid("/nonexistent"), getpid());
 }

@@ -233,12 +233,35 @@ static void test_dead_before_add(void)
 	damon_ctx_unref(ctx);
 }
 
+/*
+ * A target whose process is gone before start (never monitored, so not
+ * dropped): -ESRCH naming it, not a backend refused for a pid it cannot
+ * read (AUTO used to answer -EOPNOTSUPP with every backend's reason).
+ */
+static void test_dead_before_start(void)
+{
+	damon_ctx *ctx = NULL;
+	pid_t child = sleeper();
+
+	CU_ASSERT_FATAL(child > 0);
+	CU_ASSERT_EQUAL_FATAL(damon_ctx_new(&ctx, NULL), 0);
+	CU_ASSERT_EQUAL_FATAL(damon_ctx_add_target(ctx, child, NULL), 0);
+	kill(child, SIGKILL);
+	waitpid(child, NULL, 0);
+	EXPECT_INT(damon_ctx_start(ctx), -ESRCH);
+	if (!strstr(damon_ctx_errmsg(ctx), "is gone"))
+		fprintf(stderr, "\n  expected \"... is gone\", got \"%s\"\n", damon_ctx_errmsg(ctx));
+	CU_ASSERT_PTR_NOT_NULL(strstr(damon_ctx_errmsg(ctx), "is gone"));
+	damon_ctx_unref(ctx);
+}
+
 int main(void)
 {
 	static const struct dm_test tests[] = {
 		{ "target exits mid-run: thread ends, -ESRCH, nothing left", test_exit_mid_run },
 		{ "target gone before add_target", test_dead_before_add },
 		{ "a start leaves the targets that exited out", test_restart_without_the_dead },
+		{ "target gone before start: -ESRCH, no backend blamed", test_dead_before_start },
 		{ NULL, NULL },
 	};
 
