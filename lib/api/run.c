@@ -202,7 +202,7 @@ int dm_ctx_backend_cfg(damon_ctx *ctx, int backend, struct dm_backend_cfg *cfg)
 	cfg->pub = &ctx->pub;
 	cfg->seq_base = atomic_load(&ctx->nr_snapshots);
 	cfg->seed = pick_seed(ctx);
-	cfg->wake_epfd = ctx->runner.manual ? ctx->runner.fd : -1;
+	cfg->wake_epfd = dm_runner_wait_set(&ctx->runner);
 	cfg->ev.published = on_published;
 	cfg->ev.target_gone = on_target_gone;
 	cfg->ev.arg = ctx;

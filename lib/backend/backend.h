@@ -73,8 +73,9 @@ struct dm_backend_cfg {
 	struct dm_publisher *pub; /* where snapshots go */
 	uint64_t seq_base;	  /* snapshots are numbered from seq_base + 1 */
 	uint64_t seed;
-	/* Manual mode: the epoll set behind damon_ctx_fd(), which fds that
-	 * signal work may join; -1 with a library thread. */
+	/* The epoll set whoever steps sleeps on (the library thread's, or
+	 * manual mode's damon_ctx_fd()), which fds that signal work may join
+	 * (dm_runner_wait_set()). */
 	int wake_epfd;
 	struct dm_backend_events ev;
 	/* White-box tests: the engine on this primitive, model and clock. */

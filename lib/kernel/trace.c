@@ -21,10 +21,11 @@
  * then follow that task and never carry a record. dm_ktrace_kdamond_visible()
  * tells the cases apart before anything is bound.
  *
- * Manual mode (k->wake_epfd >= 0): the event wakes its poll waiters on
- * every record (wakeup_events = 1), and its fd joins the runner's epoll
- * set, so the caller's damon_ctx_fd() turns readable as soon as an
- * aggregation's records land, not when a timer guesses they have.
+ * Waking (k->wake_epfd >= 0): the event wakes its poll waiters on every
+ * record (wakeup_events = 1), and its fd joins the runner's epoll set, so
+ * the library thread, or in manual mode the caller polling damon_ctx_fd(),
+ * steps as soon as an aggregation's records land, not when a timer guesses
+ * they have.
  */
 #include <errno.h>
 #include <limits.h>
@@ -209,7 +210,7 @@ int dm_ktrace_open(struct dm_kernel *k, struct dm_err *err)
 	/* event times comparable with CLOCK_MONOTONIC (delay measurements) */
 	pa.use_clockid = 1;
 	pa.clockid = CLOCK_MONOTONIC;
-	/* manual mode: poll waiters wake on every record (the default is at
+	/* poll waiters (the runner's epoll set) wake on every record (the default is at
 	 * half the ring, which an aggregation of a few regions never fills) */
 	if (k->wake_epfd >= 0)
 		pa.wakeup_events = 1;

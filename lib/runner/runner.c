@@ -13,102 +13,118 @@
 #define THREAD_NAME "damon-mon"
 
 /*
- * Manual mode's fd: an epoll set, readable while any member is. The timer
- * is a member from the start; backends add fds that turn readable when
- * there is work (the kernel backend's perf event, trace.c). epoll keeps
- * the caller's fd number when members come and go.
+ * An epoll set holding a fresh timerfd: manual mode's fd, or the thread's
+ * wait set. Backends add fds that turn readable when there is work (the
+ * kernel backend's perf event, trace.c); epoll keeps the set's number
+ * when members come and go.
  */
-static int manual_fds(struct dm_runner *r)
+static int timer_set(struct dm_runner *r, int *set)
+{
+	struct epoll_event ev = {.events = EPOLLIN};
+
+	*set = epoll_create1(EPOLL_CLOEXEC);
+	if (*set < 0)
+		return -errno;
+	r->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	if (r->timer_fd < 0 || epoll_ctl(*set, EPOLL_CTL_ADD, r->timer_fd, &ev) < 0)
+		return -errno;
+	return 0;
+}
+
+/* The thread's: the snapshot eventfd the caller polls, and a wait set
+ * with a kick eventfd and the timer. */
+static int thread_fds(struct dm_runner *r)
 {
 	struct epoll_event ev = {.events = EPOLLIN};
 	int err;
 
-	r->fd = epoll_create1(EPOLL_CLOEXEC);
+	r->fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (r->fd < 0)
 		return -errno;
-	r->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
-	if (r->timer_fd < 0 || epoll_ctl(r->fd, EPOLL_CTL_ADD, r->timer_fd, &ev) < 0) {
-		err = -errno;
-		if (r->timer_fd >= 0)
-			close(r->timer_fd);
-		close(r->fd);
-		r->fd = r->timer_fd = -1;
+	err = timer_set(r, &r->wait_fd);
+	if (err)
 		return err;
-	}
+	r->kick_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (r->kick_fd < 0 || epoll_ctl(r->wait_fd, EPOLL_CTL_ADD, r->kick_fd, &ev) < 0)
+		return -errno;
 	return 0;
+}
+
+static void close_fds(struct dm_runner *r)
+{
+	int *fds[] = {&r->fd, &r->timer_fd, &r->wait_fd, &r->kick_fd};
+
+	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++) {
+		if (*fds[i] >= 0)
+			close(*fds[i]);
+		*fds[i] = -1;
+	}
 }
 
 int dm_runner_init(struct dm_runner *r, bool manual)
 {
-	pthread_condattr_t ca;
 	int err;
 
 	memset(r, 0, sizeof(*r));
 	r->manual = manual;
-	r->timer_fd = -1;
-	if (manual) {
-		err = manual_fds(r);
-		if (err)
-			return err;
-	} else {
-		r->fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-		if (r->fd < 0)
-			return -errno;
-	}
-	err = pthread_mutex_init(&r->lock, NULL);
+	r->fd = r->timer_fd = r->wait_fd = r->kick_fd = -1;
+	err = manual ? timer_set(r, &r->fd) : thread_fds(r);
+	if (!err)
+		err = -pthread_mutex_init(&r->lock, NULL);
 	if (err)
-		goto fail_fd;
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	err = pthread_cond_init(&r->cond, &ca);
-	pthread_condattr_destroy(&ca);
-	if (err)
-		goto fail_lock;
-	return 0;
-fail_lock:
-	pthread_mutex_destroy(&r->lock);
-fail_fd:
-	close(r->fd);
-	r->fd = -1;
-	if (r->timer_fd >= 0)
-		close(r->timer_fd);
-	r->timer_fd = -1;
-	return -err;
+		close_fds(r);
+	return err;
 }
 
 void dm_runner_fini(struct dm_runner *r, bool forked)
 {
-	if (r->fd >= 0)
-		close(r->fd);
-	r->fd = -1;
-	if (r->timer_fd >= 0)
-		close(r->timer_fd);
-	r->timer_fd = -1;
+	close_fds(r);
 	if (forked)
 		return;
-	pthread_cond_destroy(&r->cond);
 	pthread_mutex_destroy(&r->lock);
 }
 
-static void deadline(struct timespec *ts, uint64_t us)
+int dm_runner_wait_set(const struct dm_runner *r)
 {
-	clock_gettime(CLOCK_MONOTONIC, ts);
-	ts->tv_sec += (time_t)(us / 1000000);
-	ts->tv_nsec += (long)(us % 1000000) * 1000;
-	if (ts->tv_nsec >= 1000000000) {
-		ts->tv_sec++;
-		ts->tv_nsec -= 1000000000;
-	}
+	return r->manual ? r->fd : r->wait_fd;
 }
 
+/* Arm the timer @us from now; DM_RUNNER_IDLE disarms it. */
+static void set_timer(int fd, uint64_t us)
+{
+	struct itimerspec its = {0};
+
+	if (us == DM_RUNNER_IDLE)
+		us = 0; /* an all-zero it_value disarms */
+	else if (!us)
+		us = 1; /* 0 would disarm: due now means readable now */
+	its.it_value.tv_sec = (time_t)(us / 1000000);
+	its.it_value.tv_nsec = (long)(us % 1000000) * 1000;
+	timerfd_settime(fd, 0, &its, NULL);
+}
+
+static void drain(int fd)
+{
+	uint64_t v;
+
+	if (read(fd, &v, sizeof(v)) < 0)
+		return; /* EAGAIN: it was not this one that woke us */
+}
+
+/*
+ * Step, then sleep until the timer, a kick (commit, resume, stop) or a
+ * member the backend added wakes the thread. The lock is let go only while
+ * it sleeps. A kick between the unlock and epoll_wait() is not lost: the
+ * eventfd stays readable until drained.
+ */
 static void *runner_main(void *arg)
 {
 	struct dm_runner *r = arg;
 
 	pthread_mutex_lock(&r->lock);
 	while (!r->stop_req) {
+		struct epoll_event ev[4];
 		uint64_t next = 0;
-		struct timespec ts;
 		int err = r->step(r->arg, &next);
 
 		if (err < 0) {
@@ -117,16 +133,14 @@ static void *runner_main(void *arg)
 		}
 		if (!next)
 			continue;
-		if (next == DM_RUNNER_IDLE) {
-			/* paused: one wake-up (resume, commit, stop), no timer */
-			if (!r->stop_req)
-				pthread_cond_wait(&r->cond, &r->lock);
-			continue;
-		}
-		deadline(&ts, next);
-		while (!r->stop_req &&
-		       pthread_cond_timedwait(&r->cond, &r->lock, &ts) == EINTR)
+		/* paused (DM_RUNNER_IDLE): no timer, one kick wakes it */
+		set_timer(r->timer_fd, next);
+		pthread_mutex_unlock(&r->lock);
+		while (epoll_wait(r->wait_fd, ev, 4, -1) < 0 && errno == EINTR)
 			;
+		pthread_mutex_lock(&r->lock);
+		drain(r->kick_fd);
+		drain(r->timer_fd);
 	}
 	pthread_mutex_unlock(&r->lock);
 	return NULL;
@@ -160,7 +174,7 @@ void dm_runner_stop(struct dm_runner *r)
 		return;
 	pthread_mutex_lock(&r->lock);
 	r->stop_req = true;
-	pthread_cond_signal(&r->cond);
+	dm_runner_kick(r);
 	pthread_mutex_unlock(&r->lock);
 	pthread_join(r->thread, NULL);
 	r->has_thread = false;
@@ -168,7 +182,11 @@ void dm_runner_stop(struct dm_runner *r)
 
 void dm_runner_kick(struct dm_runner *r)
 {
-	pthread_cond_signal(&r->cond);
+	uint64_t one = 1;
+
+	/* Non-blocking: a full counter already wakes the thread. */
+	if (write(r->kick_fd, &one, sizeof(one)) < 0)
+		return;
 }
 
 void dm_runner_notify(struct dm_runner *r)
@@ -182,13 +200,5 @@ void dm_runner_notify(struct dm_runner *r)
 
 void dm_runner_arm(struct dm_runner *r, uint64_t next_us)
 {
-	struct itimerspec its = { 0 };
-
-	if (next_us == DM_RUNNER_IDLE)
-		next_us = 0; /* an all-zero it_value disarms */
-	else if (!next_us)
-		next_us = 1; /* 0 would disarm: due now means readable now */
-	its.it_value.tv_sec = (time_t)(next_us / 1000000);
-	its.it_value.tv_nsec = (long)(next_us % 1000000) * 1000;
-	timerfd_settime(r->timer_fd, 0, &its, NULL);
+	set_timer(r->timer_fd, next_us);
 }

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later OR BSD-2-Clause */
 /*
  * How a context's work gets run: on one library thread (named, every signal
- * blocked, sleeping on a condition variable between steps), or by the caller
+ * blocked, sleeping in epoll_wait() between steps), or by the caller
  * through damon_ctx_step() (DAMON_CTX_MANUAL). Either way the monitor steps
  * under `lock`, which API calls that touch the monitor (commit, stop) take
  * too: a commit waits for at most one step.
@@ -22,7 +22,6 @@ typedef int (*dm_step_fn)(void *arg, uint64_t *next_us);
 
 struct dm_runner {
 	pthread_mutex_t lock;
-	pthread_cond_t cond;  /* CLOCK_MONOTONIC */
 	pthread_t thread;
 	bool has_thread;
 	bool stop_req;
@@ -31,7 +30,13 @@ struct dm_runner {
 	 * the backend adds (the kernel's perf fd), one number for the
 	 * context's life whatever joins or leaves it */
 	int fd;
-	int timer_fd;         /* manual: armed by dm_runner_arm(); else -1 */
+	/* when the next step is due: manual mode arms it (dm_runner_arm()),
+	 * the thread before each wait */
+	int timer_fd;
+	/* thread: the epoll set it sleeps on (kick_fd, timer_fd and what the
+	 * backend adds), and the eventfd that wakes it; -1 in manual mode */
+	int wait_fd;
+	int kick_fd;
 	dm_step_fn step;
 	void *arg;
 	int end_code;         /* what ended the thread by itself, or 0 */
@@ -49,6 +54,14 @@ void dm_runner_stop(struct dm_runner *r);
 /* Wake the thread so that it re-reads what is due (after a commit). Call
  * with lock held. */
 void dm_runner_kick(struct dm_runner *r);
+
+/*
+ * The epoll set whose members wake whoever steps: manual mode's fd, or the
+ * thread's own set. A backend adds an fd that turns readable when it has
+ * work (the kernel's perf event), so that it is stepped then, not when a
+ * timer guesses; it removes it before it ends.
+ */
+int dm_runner_wait_set(const struct dm_runner *r);
 
 /* Thread mode: make the fd readable (a new snapshot). */
 void dm_runner_notify(struct dm_runner *r);
