@@ -60,7 +60,8 @@ static void kernel_cfg(const struct dm_backend_cfg *cfg, struct dm_kernel_cfg *k
 	kc->pub = cfg->pub;
 	kc->alloc = cfg->alloc;
 	kc->seq_base = cfg->seq_base;
-	/* manual mode: damon_ctx_fd() turns readable when records land */
+	/* whoever steps (the thread, or the caller polling damon_ctx_fd())
+	 * wakes when records land */
 	kc->wake_on_data = cfg->wake_epfd >= 0;
 	kc->wake_epfd = cfg->wake_epfd;
 }
@@ -183,7 +184,7 @@ static void kernel_status(const struct dm_backend *be, struct dm_backend_state *
 	memset(ret, 0, sizeof(*ret));
 	ret->running = !kb->ended;
 	ret->nr_targets = (uint32_t)dm_kernel_nr_live(kb->k);
-	/* sample_us, aggr_us 0: the kdamond runs the intervals as configured */
+	dm_kernel_intervals(kb->k, &ret->sample_us, &ret->aggr_us);
 }
 
 static const char *kernel_note(const struct dm_backend *be)

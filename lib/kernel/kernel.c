@@ -365,6 +365,12 @@ uint64_t dm_kernel_nr_published(const struct dm_kernel *k)
 	return k ? k->seq : 0;
 }
 
+void dm_kernel_intervals(const struct dm_kernel *k, uint64_t *sample_us, uint64_t *aggr_us)
+{
+	*sample_us = k->attrs.sample_us;
+	*aggr_us = k->attrs.aggr_us;
+}
+
 size_t dm_kernel_nr_live(const struct dm_kernel *k)
 {
 	size_t n = 0;

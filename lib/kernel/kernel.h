@@ -50,7 +50,7 @@ struct dm_kernel_cfg {
 	bool allow_takeover;          /* may take idle kdamonds that are not libdamon's */
 	uint32_t snapshots;           /* enum dm_kernel_snap: how snapshots are read */
 	uint64_t seq_base;            /* snapshots are numbered from seq_base + 1 */
-	/* manual mode: the tracepoint's perf fd joins the epoll set wake_epfd
+	/* the tracepoint's perf fd joins the epoll set wake_epfd
 	 * and wakes it on every record (open only; reopens follow it) */
 	bool wake_on_data;
 	int wake_epfd;
@@ -68,6 +68,9 @@ uint32_t dm_kernel_snap_path(const struct dm_kernel *k);
 /* Snapshots published so far (seq of the newest), and targets still alive. */
 uint64_t dm_kernel_nr_published(const struct dm_kernel *k);
 size_t dm_kernel_nr_live(const struct dm_kernel *k);
+/* The intervals in force: as written, or as the kernel last tuned them
+ * (an intervals goal; read by dm_kernel_step()). */
+void dm_kernel_intervals(const struct dm_kernel *k, uint64_t *sample_us, uint64_t *aggr_us);
 /* Whether the target with @id was found exited (false for an unknown id). */
 bool dm_kernel_target_gone(const struct dm_kernel *k, uint32_t id);
 

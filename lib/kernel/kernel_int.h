@@ -85,13 +85,14 @@ struct dm_kernel {
 	uint32_t path; /* enum dm_kernel_snap */
 	bool paused;   /* the context's pause file says Y (dm_kernel_pause) */
 	uint64_t seq, next_due_us, next_stats_us, next_state_us;
+	uint64_t next_tuned_us; /* when to read the intervals the kernel tuned */
 	struct dm_kreg *regbuf;
 	size_t regcap;
 	uint32_t *idxbuf; /* tried_regions directory names */
 	size_t idxcap;
 
 	/* trace.c */
-	int wake_epfd; /* the perf fd joins this epoll set (manual mode), or -1 */
+	int wake_epfd; /* the perf fd joins this epoll set, or -1 */
 	int trace_fd;
 	uint64_t trace_id;
 	void *ring;
@@ -117,6 +118,8 @@ int dm_kernel_judge_kdamonds(struct dm_kernel *k, bool allow_takeover, bool recl
 /* kwrite.c: the intervals; targets and schemes (nr_* writes recreate their
  * directories); the whole context (operations set first). */
 int dm_kernel_write_attrs(struct dm_kernel *k, const struct dm_mon_attrs *a, struct dm_err *err);
+/* With an intervals goal: the intervals the kernel tuned, into k->attrs. */
+int dm_kernel_read_tuned(struct dm_kernel *k, struct dm_err *err);
 int dm_kernel_write_body(struct dm_kernel *k, const struct dm_kernel_cfg *cfg, struct dm_err *err);
 int dm_kernel_write_ctx(struct dm_kernel *k, const struct dm_kernel_cfg *cfg, struct dm_err *err);
 

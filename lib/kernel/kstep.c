@@ -52,6 +52,14 @@ static int step_body(struct dm_kernel *k, uint64_t now, uint64_t *next_us, struc
 		k->next_stats_us =
 			now + (k->attrs.update_us > 100000 ? k->attrs.update_us : 100000);
 	}
+	if (dm_intervals_goal_on(&k->attrs.goal) && now >= k->next_tuned_us) {
+		rc = dm_kernel_read_tuned(k, err);
+		if (rc == -EBUSY)
+			dm_err_clear(err); /* another DAMON sysfs user: next time */
+		else if (rc)
+			return rc;
+		k->next_tuned_us = now + (k->attrs.aggr_us > 100000 ? k->attrs.aggr_us : 100000);
+	}
 	if (k->path == DM_KSNAP_TRACE) {
 		uint64_t due, slack = k->attrs.aggr_us / 4;
 
@@ -71,8 +79,9 @@ static int step_body(struct dm_kernel *k, uint64_t now, uint64_t *next_us, struc
 		if (slack < period / 4)
 			slack = period / 4;
 		if (k->wake_epfd >= 0) {
-			/* the perf fd wakes the caller when records land (trace.c);
-			 * the timer only backs it up: the kdamond's state, a stall */
+			/* the perf fd wakes whoever steps when records land
+			 * (trace.c); the timer only backs it up: the kdamond's
+			 * state, a stall */
 			*next_us = 2 * period;
 			return 0;
 		}

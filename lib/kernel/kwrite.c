@@ -188,6 +188,43 @@ static const struct dm_scheme match_all = {
 	.opts.max_age = UINT32_MAX,
 };
 
+#define DM_KGOAL DM_KCTX "/monitoring_attrs/intervals/intervals_goal"
+
+/*
+ * The intervals goal (Linux 6.15): the kernel tunes sample_us and aggr_us
+ * itself, and keeps aggr_us / sample_us as written. aggrs 0 turns it off,
+ * which a commit after a goal must write too. Probed by directory, not by
+ * version; without it only a goal that is off can be honoured.
+ */
+static int write_intervals_goal(struct dm_kernel *k, const struct dm_intervals_goal *g,
+				struct dm_err *err)
+{
+	const char *const f[] = {"access_bp", "aggrs", "min_sample_us", "max_sample_us"};
+	bool on = dm_intervals_goal_on(g);
+	uint64_t v[] = {on ? g->access_bp : 0, on ? g->aggrs : 0, on ? g->min_sample_us : 0,
+			on ? g->max_sample_us : 0};
+	int rc = 0;
+
+	if (!dm_sysfs_exists(&k->fs, DM_KGOAL)) {
+		if (!on)
+			return 0;
+		return dm_err_set(err, -EOPNOTSUPP,
+				  "kernel: this kernel has no intervals_goal directory "
+				  "(Linux 6.15 added it), so it cannot tune its intervals; "
+				  "the user-space backends run the goal in libdamon");
+	}
+	/* aggrs last when turning on, first when turning off: the kernel
+	 * reads them together at commit, but a goal is never half there */
+	if (!on)
+		rc = dm_sysfs_write_u64(&k->fs, 0, err, DM_KGOAL "/aggrs");
+	for (size_t i = 0; i < 4 && !rc; i++)
+		if (i != 1)
+			rc = dm_sysfs_write_u64(&k->fs, v[i], err, DM_KGOAL "/%s", f[i]);
+	if (on && !rc)
+		rc = dm_sysfs_write_u64(&k->fs, v[1], err, DM_KGOAL "/aggrs");
+	return rc;
+}
+
 int dm_kernel_write_attrs(struct dm_kernel *k, const struct dm_mon_attrs *a, struct dm_err *err)
 {
 	int rc;
@@ -197,12 +234,10 @@ int dm_kernel_write_attrs(struct dm_kernel *k, const struct dm_mon_attrs *a, str
 				  "kernel: aggr_us (%llu) must be at least sample_us "
 				  "(%llu), which must not be 0",
 				  (unsigned long long)a->aggr_us, (unsigned long long)a->sample_us);
-	if (dm_intervals_goal_on(&a->goal))
-		return dm_err_set(err, -EOPNOTSUPP,
-				  "kernel: the intervals goal is not written to DAMON's sysfs yet; "
-				  "libdamon's engine runs it on the user-space backends");
-	rc = dm_sysfs_write_u64(&k->fs, a->sample_us, err,
-				DM_KCTX "/monitoring_attrs/intervals/sample_us");
+	rc = write_intervals_goal(k, &a->goal, err);
+	if (!rc)
+		rc = dm_sysfs_write_u64(&k->fs, a->sample_us, err,
+					DM_KCTX "/monitoring_attrs/intervals/sample_us");
 	if (!rc)
 		rc = dm_sysfs_write_u64(&k->fs, a->aggr_us, err,
 					DM_KCTX "/monitoring_attrs/intervals/aggr_us");
@@ -216,6 +251,35 @@ int dm_kernel_write_attrs(struct dm_kernel *k, const struct dm_mon_attrs *a, str
 		rc = dm_sysfs_write_u64(&k->fs, a->max_nr_regions, err,
 					DM_KCTX "/monitoring_attrs/nr_regions/max");
 	return rc;
+}
+
+/*
+ * What the kernel's tuning has made of the intervals: "update_tuned_intervals"
+ * copies them into the sample_us and aggr_us files. Snapshots carry them
+ * (info.sample_us, aggr_us, max_nr_accesses), and the step times its reads
+ * by them.
+ */
+int dm_kernel_read_tuned(struct dm_kernel *k, struct dm_err *err)
+{
+	uint64_t s, a;
+	int rc;
+
+	if (!dm_intervals_goal_on(&k->attrs.goal))
+		return 0;
+	rc = dm_sysfs_write(&k->fs, "update_tuned_intervals", err, DM_KDS "/0/state");
+	if (!rc)
+		rc = dm_sysfs_read_u64(&k->fs, &s, err,
+				       DM_KCTX "/monitoring_attrs/intervals/sample_us");
+	if (!rc)
+		rc = dm_sysfs_read_u64(&k->fs, &a, err,
+				       DM_KCTX "/monitoring_attrs/intervals/aggr_us");
+	if (rc)
+		return rc;
+	if (s && a >= s) {
+		k->attrs.sample_us = s;
+		k->attrs.aggr_us = a;
+	}
+	return 0;
 }
 
 /* Keep a copy of the targets: id + pid + position in the kernel's list. */

@@ -13,6 +13,9 @@
  *   kernel-test no-damon                        6.1
  *   kernel-test pidns                           6.12, 7.2 (damon_stat.enabled=N)
  *   kernel-test manual [SECONDS]                6.12, 7.2 (damon_stat.enabled=N)
+ *   kernel-test threaded [SECONDS]              6.12, 7.2 (damon_stat.enabled=N)
+ *   kernel-test tune                            7.2: the intervals goal written and
+ *                                               tuned; 6.12: refused
  *   kernel-test pause                           7.2 (damon_stat.enabled=N): pause
  *                                               and resume; 6.12: refused
  *   kernel-test pause+pidns+manual 10           several commands in one boot
@@ -32,6 +35,7 @@
  * "manual" measures DAMON_CTX_MANUAL: poll() on damon_ctx_fd(), step when
  * readable; the delay from the aggregation's last tracepoint record to the
  * snapshot published by that step, and the steps per snapshot.
+ * "threaded" measures the same delay with the library thread.
  * Exit 0 when every check passes, 1 otherwise; each failure says what it
  * expected and what it got.
  */
@@ -1366,6 +1370,165 @@ out:
 	reap(pid);
 }
 
+/*
+ * "threaded": the library thread, as most callers run it. It sleeps on an
+ * epoll set the perf event joins, so it steps when an aggregation's records
+ * land: the delay from the aggregation's last record to the snapshot's
+ * publication, read when damon_ctx_fd() (an eventfd) turns readable.
+ */
+static void test_threaded(int secs)
+{
+	DAMON_OPTS(damon_ctx_opts, o, .backend = DAMON_BACKEND_KERNEL);
+	uint64_t pub[1024], addr, end, snaps = 0, last_seq = 0;
+	damon_target *t = NULL;
+	damon_ctx *ctx = NULL;
+	pid_t pid = spawn(&addr);
+	char b1[96];
+	size_t nd = 0;
+	int fd;
+
+	if (api_start("threaded", &o, pid, &ctx, &t, NULL))
+		goto out;
+	fd = damon_ctx_fd(ctx);
+	SAY("threaded: snapshots via %s",
+	    dm_kernel_snap_path(kern_of(ctx)) == DM_KSNAP_TRACE ? "tracepoint" : "tried_regions");
+	end = now_ms() + (uint64_t)secs * 1000;
+	while (now_ms() < end) {
+		struct pollfd p = {.fd = fd, .events = POLLIN};
+		struct damon_snapshot *s;
+		uint64_t agg, tp, seq, v;
+
+		if (poll(&p, 1, 1000) <= 0)
+			continue;
+		if (read(fd, &v, sizeof(v)) < 0)
+			continue;
+		/* the thread writes last_agg_ns before it publishes, and the
+		 * next aggregation is an interval away */
+		agg = __atomic_load_n(&kern_of(ctx)->last_agg_ns, __ATOMIC_ACQUIRE);
+		s = dm_publisher_get(&ctx->pub);
+		tp = s ? s->info.time_ns : 0;
+		seq = s ? s->info.seq : 0;
+		damon_snapshot_unref(s);
+		if (seq == last_seq)
+			continue;
+		last_seq = seq;
+		/* not the first: the kdamond started mid-interval */
+		if (snaps++ && agg && tp > agg && nd < 1024)
+			pub[nd++] = (tp - agg) / 1000;
+	}
+	if (nd)
+		SAY("threaded: %llu snapshots in %d s; from an aggregation's last record to the "
+		    "snapshot's publication: %s",
+		    (unsigned long long)snaps, secs, pct(pub, nd, b1, sizeof(b1)));
+	if (snaps < (uint64_t)secs * 5)
+		FAIL("threaded: %llu snapshots in %d s with aggr 100 ms",
+		     (unsigned long long)snaps, secs);
+	hot_cold("threaded", t, addr);
+	damon_ctx_stop(ctx);
+out:
+	damon_ctx_unref(ctx);
+	reap(pid);
+}
+
+/*
+ * "tune": the intervals goal through the API. Where the kernel has
+ * monitoring_attrs/intervals/intervals_goal (6.15+), it is written there and
+ * the kernel tunes: a goal of 50% of the possible access events, against a
+ * workload whose hot 32 MiB of 512 MiB can give ~6%, lengthens the sampling
+ * interval; snapshots and damon_ctx_status() carry the tuned intervals, with
+ * their ratio kept; a commit without the goal writes aggrs 0. Elsewhere the
+ * start is refused with -EOPNOTSUPP and a sentence, and leaves no kdamond.
+ */
+#define GOAL_DIR KDS "/0/contexts/0/monitoring_attrs/intervals/intervals_goal"
+
+static void test_tune(void)
+{
+	DAMON_OPTS(damon_ctx_opts, o, .backend = DAMON_BACKEND_KERNEL, .sample_us = 5000,
+		   .aggr_us = 100000,
+		   .intervals_goal = {.access_bp = 5000, .aggrs = 2, .min_sample_us = 5000,
+				      .max_sample_us = 40000});
+	struct damon_ctx_status st = {.sz = sizeof(st)};
+	struct damon_attrs a = {.sz = sizeof(a)};
+	uint64_t addr, end, tuned = 0, aggr = 0;
+	damon_target *t = NULL;
+	damon_ctx *ctx = NULL;
+	pid_t pid = spawn(&addr);
+	char val[32];
+	int rc;
+
+	if (damon_ctx_new(&ctx, &o) || damon_ctx_add_target(ctx, pid, &t)) {
+		FAIL("tune: setting up: %s", ctx ? damon_ctx_errmsg(ctx) : "no context");
+		goto out;
+	}
+	rc = damon_ctx_start(ctx);
+	if (access(KDS "/0/contexts/0/monitoring_attrs/intervals", F_OK) == 0 &&
+	    access(GOAL_DIR, F_OK) && rc == 0) {
+		FAIL("tune: started although the kernel has no intervals_goal");
+		goto stop;
+	}
+	if (rc) {
+		char n[16];
+
+		read_file(KDS "/nr_kdamonds", n, sizeof(n));
+		SAY("tune: start %d: %s (nr_kdamonds %s)", rc, damon_ctx_errmsg(ctx), n);
+		if (rc != -EOPNOTSUPP || !has(damon_ctx_errmsg(ctx), "intervals_goal"))
+			FAIL("tune: want -EOPNOTSUPP naming intervals_goal, got %d", rc);
+		if (strcmp(n, "0") && read_file(KDS "/0/state", val, sizeof(val)) == 0 &&
+		    strcmp(val, "off"))
+			FAIL("tune: a refused start left kdamond 0 %s", val);
+		goto out;
+	}
+	read_file(GOAL_DIR "/access_bp", val, sizeof(val));
+	if (strcmp(val, "5000"))
+		FAIL("tune: intervals_goal/access_bp reads %s, want 5000", val);
+	read_file(GOAL_DIR "/aggrs", val, sizeof(val));
+	if (strcmp(val, "2"))
+		FAIL("tune: intervals_goal/aggrs reads %s, want 2", val);
+	end = now_ms() + 15000;
+	while (now_ms() < end && tuned <= 5000) {
+		damon_snapshot *s = NULL;
+		struct damon_snapshot_info si = {.sz = sizeof(si)};
+
+		usleep(200000);
+		if (damon_ctx_snapshot(ctx, &s) || damon_snapshot_info(s, &si)) {
+			damon_snapshot_unref(s);
+			continue;
+		}
+		tuned = si.sample_us;
+		aggr = si.aggr_us;
+		damon_snapshot_unref(s);
+	}
+	SAY("tune: sampling interval 5000 -> %llu us, aggregation %llu us",
+	    (unsigned long long)tuned, (unsigned long long)aggr);
+	if (tuned <= 5000 || tuned > 40000)
+		FAIL("tune: the kernel's tuning never showed in snapshots (sample_us %llu; want "
+		     "(5000, 40000])",
+		     (unsigned long long)tuned);
+	if (tuned && aggr != tuned * 20)
+		FAIL("tune: aggr_us %llu is not 20 x sample_us %llu", (unsigned long long)aggr,
+		     (unsigned long long)tuned);
+	if (damon_ctx_status(ctx, &st) == 0)
+		SAY("tune: status says sample_us %llu, aggr_us %llu",
+		    (unsigned long long)st.sample_us, (unsigned long long)st.aggr_us);
+	if (st.sample_us < 5000 || st.sample_us > 40000 || st.aggr_us != st.sample_us * 20)
+		FAIL("tune: status sample_us %llu aggr_us %llu, want tuned values",
+		     (unsigned long long)st.sample_us, (unsigned long long)st.aggr_us);
+	hot_cold("tune", t, addr);
+	/* the goal off: the kernel keeps the intervals as written */
+	damon_ctx_get_attrs(ctx, &a);
+	memset(&a.intervals_goal, 0, sizeof(a.intervals_goal));
+	if (damon_ctx_set_attrs(ctx, &a) || damon_ctx_commit(ctx))
+		FAIL("tune: commit without the goal: %s", damon_ctx_errmsg(ctx));
+	read_file(GOAL_DIR "/aggrs", val, sizeof(val));
+	if (strcmp(val, "0"))
+		FAIL("tune: intervals_goal/aggrs reads %s after the goal was taken off", val);
+stop:
+	damon_ctx_stop(ctx);
+out:
+	damon_ctx_unref(ctx);
+	reap(pid);
+}
+
 /* ------------------------------------------------------------------------ */
 /* pause and resume: 7.2's contexts/0/pause; refused where it is missing     */
 
@@ -1590,6 +1753,10 @@ static int run_command(const char *what, int argc, char **argv)
 		test_pidns();
 	} else if (!strcmp(what, "manual")) {
 		test_manual(seconds_arg(argc, argv, 20));
+	} else if (!strcmp(what, "tune")) {
+		test_tune();
+	} else if (!strcmp(what, "threaded")) {
+		test_threaded(seconds_arg(argc, argv, 20));
 	} else if (!strcmp(what, "pause")) {
 		pause_backend(DM_KSNAP_TRACE);
 		pause_backend(DM_KSNAP_TRIED);
@@ -1600,7 +1767,7 @@ static int run_command(const char *what, int argc, char **argv)
 	} else {
 		fprintf(stderr, "usage: kernel-test COMMAND[+COMMAND...] [--snap auto|trace|tried] "
 				"[SECONDS]; COMMAND: run | damon-stat | schemes | no-damon | pidns | "
-				"manual | pause\n");
+				"manual | threaded | tune | pause\n");
 		return 2;
 	}
 	return 0;
