@@ -166,7 +166,8 @@ struct damon_region {
 	uint32_t age;            /* kernel meaning, in aggregation intervals */
 	uint32_t access_rate_bp; /* nr_accesses / (aggr_us / sample_us), in basis points */
 	uint32_t target_idx;     /* position of the target in its context (order of
-				    damon_ctx_add_target() calls, from 0) */
+				    damon_ctx_add_target() calls, from 0; a cgroup's
+				    members take the next places as they join) */
 	/*
 	 * Who accessed it (since 0.2), over the samples of this aggregation
 	 * interval that saw an access; DAMON_UNKNOWN where the backend cannot
