@@ -92,6 +92,7 @@ static void test_errors(void)
 	EXPECT(cg == NULL, "a failed call wrote ret");
 	EXPECT(damon_target_cgroup(NULL) == NULL, "NULL target");
 	EXPECT_EQ(damon_target_alive(NULL), -EINVAL);
+	EXPECT_EQ(damon_target_idx(NULL), -EINVAL);
 	EXPECT_EQ(damon_cgroup_members(NULL, NULL, 0), -EINVAL);
 	close(fd);
 	unlink(file);
@@ -399,6 +400,11 @@ static void run_live(int backend)
 	forked = read_report(rep[0], 2);
 	EXPECT(wait_event(forked.pid, true, 3000, &joined), "child %d never joined",
 	       (int)forked.pid);
+	n = damon_cgroup_members(cg, members, 8);
+	for (int i = 0; i < n; i++)
+		if (damon_target_pid(members[i]) == forked.pid)
+			EXPECT_EQ(damon_target_idx(members[i]), joined.id);
+	EXPECT_EQ(n, 2);
 	t_first = first_snapshot_with(ctx, joined.id, 3000);
 	EXPECT(t_first > 0, "no snapshot held target %u", joined.id);
 	exiting = read_report(rep[0], 3);

@@ -598,6 +598,15 @@ int damon_cgroup_summary(damon_cgroup *cg, const damon_snapshot *s,
 damon_cgroup *damon_target_cgroup(const damon_target *t);
 
 /**
+ * damon_target_idx() - the target's place in its context: the target_idx
+ * its regions carry in snapshots (struct damon_region), which is how a
+ * snapshot's regions are matched to a cgroup's member targets.
+ * Return: the index (from 0), or -EINVAL (NULL).
+ * Since: 0.2
+ */
+int damon_target_idx(const damon_target *t);
+
+/**
  * damon_target_alive() - is the target still monitored (not dropped)?
  * Return: 1 (monitored, or waiting for a start or commit), 0 (dropped: its
  * process exited, or it left its cgroup), -EINVAL (NULL).

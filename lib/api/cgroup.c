@@ -328,6 +328,13 @@ _public_ damon_cgroup *damon_target_cgroup(const damon_target *t)
 	return t ? t->cg : NULL;
 }
 
+_public_ int damon_target_idx(const damon_target *t)
+{
+	if (!t)
+		return -EINVAL;
+	return (int)t->id;
+}
+
 _public_ int damon_target_alive(const damon_target *t)
 {
 	if (!t)

@@ -359,6 +359,11 @@ class Target:
         return self._pid
 
     @property
+    def idx(self):
+        """Its place in the context: the target_idx of its regions."""
+        return _capi.damon_target_idx(self._ptr)
+
+    @property
     def alive(self):
         """False once dropped (its process exited, or it left its cgroup)."""
         return bool(_capi.damon_target_alive(self._ptr))

@@ -46,6 +46,8 @@ def test_errors(tmp_path):
         assert "cgroup v2" in e.value.strerror
         with pytest.raises(TypeError):
             ctx.add_cgroup()
+        t = ctx.add_target(pid=0)
+        assert t.idx == 0 and t.alive
     with damon.Context(backend="uffd_wp") as ctx:
         with pytest.raises(OSError) as e:
             ctx.add_cgroup(str(tmp_path))
