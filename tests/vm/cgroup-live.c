@@ -6,7 +6,7 @@
  *
  * A worker in the cgroup writes 4 MiB of its 16 MiB over and over and forks
  * three children, one after the other, each writing 4 MiB of its own for
- * 2.5 s and exiting. The context runs with a CPU budget of one CPU: at the
+ * 3 s and exiting. The context runs with a CPU budget of one CPU: at the
  * default 2% the emulated guest stretches the user-space backends'
  * intervals many times over, and a child could come and go between two
  * snapshots. Checked: each child joins as a target and leaves
@@ -92,7 +92,7 @@ static void send_report(int fd, uint32_t kind, pid_t pid, void *addr)
 		_exit(3);
 }
 
-/* The worker: hot 4 MiB; a child every 4 s that writes for 2.5 s and exits. */
+/* The worker: hot 4 MiB; a child every 4.5 s that writes for 3 s and exits. */
 static void worker(int out)
 {
 	char *buf =
@@ -112,16 +112,18 @@ static void worker(int out)
 			if (kid == 0) {
 				char *mine = mmap(NULL, 4 * MiB, PROT_READ | PROT_WRITE,
 						  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-				uint64_t end = now_ns() + 2500000000ull;
+				uint64_t end = now_ns() + 3000000000ull;
 
-				while (now_ns() < end)
+				while (now_ns() < end) {
 					write_pages(mine, 4 * MiB);
+					usleep(2000); /* one vCPU: leave the kdamond some */
+				}
 				send_report(out, 3, getpid(), NULL);
 				_exit(0);
 			}
 			send_report(out, 2, kid, NULL);
 			kids++;
-			next = now_ns() + 4000000000ull;
+			next = now_ns() + 4500000000ull;
 		}
 		while (waitpid(-1, NULL, WNOHANG) > 0)
 			;
@@ -285,7 +287,7 @@ int main(int argc, char **argv)
 
 	/* follow the children until the last one has been dropped */
 	fcntl(rep[0], F_SETFL, O_NONBLOCK);
-	end = now_ns() + (uint64_t)(4 + NR_KIDS * 5) * 1000000000ull;
+	end = now_ns() + (uint64_t)(4 + NR_KIDS * 6) * 1000000000ull;
 	while (now_ns() < end && !(nr_exits == NR_KIDS &&
 				   find_event(exits[NR_KIDS - 1].pid, 0, &(struct event){0}))) {
 		struct report r;
