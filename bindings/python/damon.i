@@ -41,6 +41,7 @@ static const char *damon_py_sentence(int err, const damon_ctx *ctx, const char *
 		"damon_ctx_commit", "damon_ctx_step", "damon_ctx_set_attrs",
 		"damon_ctx_pause", "damon_ctx_resume",
 		"damon_ctx_status", "damon_ctx_backend_status", "damon_ctx_add_scheme",
+		"damon_py_ctx_add_cgroup", "damon_cgroup_summary",
 		NULL,
 	};
 
@@ -155,6 +156,7 @@ DAMON_OUT_HANDLE(damon_ctx)
 DAMON_OUT_HANDLE(damon_target)
 DAMON_OUT_HANDLE(damos)
 DAMON_OUT_HANDLE(damon_snapshot)
+DAMON_OUT_HANDLE(damon_cgroup)
 
 /* A struct out-parameter: allocated with sz set, returned owned by Python. */
 %define DAMON_OUT_STRUCT(TYPE)
@@ -185,6 +187,7 @@ DAMON_OUT_STRUCT(damon_backend_status)
 DAMON_OUT_STRUCT(damon_ctx_status)
 DAMON_OUT_STRUCT(damos_stats)
 DAMON_OUT_STRUCT(damos_quota_state)
+DAMON_OUT_STRUCT(damon_cgroup_summary)
 
 %typemap(in, numinputs=0) uint64_t *ret_next_us (uint64_t tmp = 0) {
 	$1 = &tmp;
@@ -226,6 +229,13 @@ DAMON_NOGIL(damon_probe)
 %ignore damon_target_set_ranges;
 %ignore damon_addr_range;
 
+/* cgroups: damon_py_ctx_add_cgroup() takes the path or fd, and
+ * damon_py_cgroup_members() returns a list. */
+%ignore damon_ctx_add_cgroup;
+%ignore damon_cgroup_opts;
+%ignore damon_cgroup_members;
+%ignore damon_cgroup_summary::reserved;
+
 /* C conveniences Python has no use for. */
 %ignore damon_ctx_unrefp;
 %ignore damon_snapshot_unrefp;
@@ -261,6 +271,7 @@ DAMON_NOGIL(damon_probe)
 %immutable damos_goal_opts::sz;
 %immutable damos_filter_opts::sz;
 %immutable damos_quota_state::sz;
+%immutable damon_cgroup_summary::sz;
 
 /* Input structs come with sz (and the unbounded maxima) set. */
 %extend damon_ctx_opts {
@@ -315,8 +326,9 @@ DAMON_NOGIL(damon_probe)
 	}
 }
 
-/* Two structs share their names with the calls that fill them. */
+/* Three structs share their names with the calls that fill them. */
 %rename(damon_ctx_status_t, %$isclass) damon_ctx_status;
+%rename(damon_cgroup_summary_t, %$isclass) damon_cgroup_summary;
 %rename(damon_snapshot_info_t, %$isclass) damon_snapshot_info;
 
 /*
@@ -343,6 +355,8 @@ DAMON_DOC_PARAM(len)
 DAMON_DOC_PARAM(ret_next_us)
 DAMON_DOC_PARAM(attrs)
 DAMON_DOC_PARAM(p)
+DAMON_DOC_PARAM(cg)
+DAMON_DOC_PARAM(nr)
 
 %include "damon/damon.h"
 
@@ -485,5 +499,56 @@ PyObject *damon_py_target_set_ranges(damon_target *t, PyObject *ranges)
 		return NULL;
 	}
 	Py_RETURN_NONE;
+}
+%}
+
+%inline %{
+/*
+ * damon_py_ctx_add_cgroup() - damon_ctx_add_cgroup() with the cgroup given
+ * by @path, or when it is None by the open directory @fd.
+ */
+int damon_py_ctx_add_cgroup(damon_ctx *ctx, const char *path, int fd, damon_cgroup **ret)
+{
+	struct damon_cgroup_opts o = { .sz = sizeof(o), .path = path, .fd = fd };
+
+	return damon_ctx_add_cgroup(ctx, &o, ret);
+}
+
+/*
+ * damon_py_cgroup_members() - the member targets followed now, as a list of
+ * target pointers (the damon package wraps them).
+ */
+PyObject *damon_py_cgroup_members(damon_cgroup *cg)
+{
+	damon_target **v = NULL;
+	PyObject *list;
+	int n;
+
+	for (;;) {
+		int room;
+
+		n = damon_cgroup_members(cg, NULL, 0);
+		if (n < 0)
+			break;
+		room = n + 8; /* members may join in between */
+		free(v);
+		v = calloc((size_t)room, sizeof(*v));
+		if (!v)
+			return PyErr_NoMemory();
+		n = damon_cgroup_members(cg, v, (size_t)room);
+		if (n != -ERANGE)
+			break;
+	}
+	if (n < 0) {
+		free(v);
+		damon_py_raise(n, NULL, "damon_cgroup_members");
+		return NULL;
+	}
+	list = PyList_New(n);
+	for (int i = 0; list && i < n; i++)
+		PyList_SET_ITEM(list, i,
+				SWIG_NewPointerObj(SWIG_as_voidptr(v[i]), SWIGTYPE_p_damon_target, 0));
+	free(v);
+	return list;
 }
 %}

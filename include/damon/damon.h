@@ -166,7 +166,8 @@ struct damon_region {
 	uint32_t age;            /* kernel meaning, in aggregation intervals */
 	uint32_t access_rate_bp; /* nr_accesses / (aggr_us / sample_us), in basis points */
 	uint32_t target_idx;     /* position of the target in its context (order of
-				    damon_ctx_add_target() calls, from 0) */
+				    damon_ctx_add_target() calls, from 0; a cgroup's
+				    members take the next places as they join) */
 	/*
 	 * Who accessed it (since 0.2), over the samples of this aggregation
 	 * interval that saw an access; DAMON_UNKNOWN where the backend cannot
@@ -484,6 +485,134 @@ int damon_target_set_ranges(damon_target *t, const struct damon_addr_range *rang
  * Since: 0.1
  */
 int damon_target_pid(const damon_target *t);
+
+/* ------------------------------------------------------------------------ */
+/* cgroup v2 targets                                                        */
+/* ------------------------------------------------------------------------ */
+
+typedef struct damon_cgroup damon_cgroup;
+
+/* What damon_ctx_add_cgroup() follows. Since 0.2. */
+struct damon_cgroup_opts {
+	size_t sz;               /* caller: sizeof(struct damon_cgroup_opts) */
+	const char *path;        /* the cgroup's directory, e.g. "/sys/fs/cgroup/app";
+				    NULL: use fd */
+	int32_t fd;              /* with path NULL: an open cgroup directory (duplicated;
+				    the caller keeps its own) */
+	uint32_t flags;          /* none defined yet: 0 */
+};
+
+/* A cgroup's part of one snapshot, and its membership so far. Since 0.2. */
+struct damon_cgroup_summary {
+	size_t sz;               /* caller: sizeof(struct damon_cgroup_summary) */
+	uint32_t nr_members;     /* member processes followed now */
+	uint32_t nr_targets;     /* member targets that have regions in the snapshot */
+	uint64_t nr_joined;      /* processes that became members since the call that added it */
+	uint64_t nr_left;        /* members dropped since (exited, or moved out) */
+	uint64_t nr_regions;     /* the members' regions in the snapshot */
+	uint64_t bytes;          /* the bytes those regions cover */
+	uint64_t accessed_bytes; /* of which in regions with nr_accesses > 0 */
+	uint32_t access_rate_bp; /* size-weighted access_rate_bp over the members' regions */
+	uint32_t reserved;
+	uint64_t snapshot_seq;   /* the snapshot summed */
+};
+
+/**
+ * damon_ctx_add_cgroup() - monitor the processes of a cgroup v2 group, and
+ * follow who belongs to it.
+ * @ctx: a vaddr context, stopped or running (then members join at the next
+ *       layout update, as below).
+ * @opts: the cgroup: a path, or an open directory fd.
+ * @ret: where the borrowed cgroup handle is stored; may be NULL.
+ *
+ * Every process cgroup.procs lists (thread-group leaders; its threads share
+ * the address space) becomes an ordinary vaddr target of the context, with
+ * its own id, regions, hotness (damon_target_hotness()) and target_idx in
+ * snapshots, and damon_target_cgroup() naming the cgroup. libdamon reads
+ * cgroup.procs again at start and at every update interval (update_us):
+ * a process that appeared (forked inside, or moved in) is added as a new
+ * target, a member that is no longer listed (exited, or moved out) is
+ * dropped as a target that exits is: it keeps its id, leaves the
+ * snapshots, and the log callback says so (DAMON_LOG_INFO, one sentence
+ * naming the cgroup, pid and target id), which is also the way joins are
+ * told. A member's exit may be noticed sooner by the sampling itself. On
+ * the kernel backend members are written to the kdamond at the commit that
+ * follows each change (the kernel's own commit), under the rules its pid
+ * targets follow. A dropped member is never added back: a pid listed again
+ * later becomes a new target.
+ *
+ * A running context keeps running while its cgroups exist, on the
+ * user-space backends even when a cgroup has no member for a while; the
+ * kernel's kdamond stops by itself when no target is left (the context
+ * then ends, as it does when its last pid target exits). damon_ctx_start()
+ * needs a member or another live target.
+ *
+ * Only page_idle, soft_dirty and kernel can monitor other processes:
+ * uffd_wp and fault watch the calling process only, and a context with a
+ * cgroup refuses them (explicitly requested: -EOPNOTSUPP here; AUTO never
+ * picks them).
+ *
+ * Return: 0 or
+ *  -EINVAL      @ctx or @opts NULL; bad sz or unknown flags; path NULL and
+ *               fd not open; not a vaddr context; a directory that is not
+ *               a cgroup v2 one (not on a cgroup2 file system, e.g.
+ *               cgroup v1, or without cgroup.procs).
+ *  -ENOENT      no such directory.
+ *  -ENOTDIR     the path is not a directory.
+ *  -EOPNOTSUPP  the context asked for uffd_wp or fault.
+ *  -EPERM       cgroup.procs cannot be read by this process.
+ *  -ECHILD, -ENOMEM.
+ * Since: 0.2
+ */
+int damon_ctx_add_cgroup(damon_ctx *ctx, const struct damon_cgroup_opts *opts,
+			 damon_cgroup **ret);
+
+/**
+ * damon_cgroup_members() - the member targets followed now.
+ * @ret: room for @nr target pointers (borrowed); may be NULL with @nr 0 to
+ *       count.
+ *
+ * Return: the number of members (0 .. @nr written), or -EINVAL (@cg NULL;
+ * @ret NULL with @nr > 0), -ERANGE (more members than @nr: nothing
+ * written; ask again with more room), -ECHILD.
+ * Since: 0.2
+ */
+int damon_cgroup_members(damon_cgroup *cg, damon_target **ret, size_t nr);
+
+/**
+ * damon_cgroup_summary() - the cgroup's part of snapshot @s (NULL: the
+ * newest): its members' regions summed, with the membership counts.
+ *
+ * Return: 0 or -EINVAL (@cg NULL; ret NULL or ret->sz too small), -EAGAIN
+ * (@s NULL and no snapshot yet), -ECHILD.
+ * Since: 0.2
+ */
+int damon_cgroup_summary(damon_cgroup *cg, const damon_snapshot *s,
+			 struct damon_cgroup_summary *ret);
+
+/**
+ * damon_target_cgroup() - the cgroup a target was added for, or NULL for a
+ * target added by damon_ctx_add_target() (or @t NULL).
+ * Since: 0.2
+ */
+damon_cgroup *damon_target_cgroup(const damon_target *t);
+
+/**
+ * damon_target_idx() - the target's place in its context: the target_idx
+ * its regions carry in snapshots (struct damon_region), which is how a
+ * snapshot's regions are matched to a cgroup's member targets.
+ * Return: the index (from 0), or -EINVAL (NULL).
+ * Since: 0.2
+ */
+int damon_target_idx(const damon_target *t);
+
+/**
+ * damon_target_alive() - is the target still monitored (not dropped)?
+ * Return: 1 (monitored, or waiting for a start or commit), 0 (dropped: its
+ * process exited, or it left its cgroup), -EINVAL (NULL).
+ * Since: 0.2
+ */
+int damon_target_alive(const damon_target *t);
 
 /**
  * damon_ctx_start() - pick a backend (if AUTO) and start monitoring.

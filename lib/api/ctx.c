@@ -103,6 +103,7 @@ static void ctx_free(damon_ctx *ctx)
 		dm_free(&a, ctx->targets[i]);
 	}
 	dm_free(&a, ctx->targets);
+	dm_ctx_cgroups_free(ctx);
 	for (size_t i = 0; i < ctx->nr_schemes; i++)
 		dm_schemes_free(ctx, ctx->schemes[i]);
 	dm_free(&a, ctx->schemes);
@@ -234,7 +235,6 @@ _public_ void damon_ctx_unrefp(damon_ctx **p)
 
 _public_ int damon_ctx_add_target(damon_ctx *ctx, pid_t pid, damon_target **ret)
 {
-	struct damon_target *t;
 	pid_t real;
 	int err;
 
@@ -255,28 +255,16 @@ _public_ int damon_ctx_add_target(damon_ctx *ctx, pid_t pid, damon_target **ret)
 		if (err)
 			return dm_ctx_fail(ctx, err, "no process %d", (int)real);
 	}
-	if (ctx->nr_targets == ctx->cap_targets) {
-		size_t cap = ctx->cap_targets ? ctx->cap_targets * 2 : 4;
-		struct damon_target **v = dm_realloc(&ctx->alloc, ctx->targets,
-						     ctx->cap_targets * sizeof(*v),
-						     cap * sizeof(*v));
-
-		if (!v)
-			return dm_ctx_fail(ctx, -ENOMEM, "out of memory adding a target");
-		ctx->targets = v;
-		ctx->cap_targets = cap;
-	}
-	t = dm_calloc(&ctx->alloc, 1, sizeof(*t));
-	if (!t)
-		return dm_ctx_fail(ctx, -ENOMEM, "out of memory adding a target");
-	t->ctx = ctx;
-	t->id = ctx->next_target_id++;
-	t->pid = ctx->ops == DAMON_OPS_PADDR ? 0 : real;
-	ctx->targets[ctx->nr_targets++] = t;
-	if (ctx->nr_targets == 1)
-		atomic_store(&ctx->first_target_id, t->id);
-	if (ret)
-		*ret = t;
+	/* with cgroups the library thread appends members too (cgroup.c);
+	 * without, only the caller touches the array, and a log callback may
+	 * add a target from inside a step */
+	if (ctx->nr_cgroups)
+		pthread_mutex_lock(&ctx->runner.lock);
+	err = dm_ctx_append_target(ctx, ctx->ops == DAMON_OPS_PADDR ? 0 : real, NULL, ret);
+	if (ctx->nr_cgroups)
+		pthread_mutex_unlock(&ctx->runner.lock);
+	if (err)
+		return dm_ctx_fail(ctx, err, "out of memory adding a target");
 	return 0;
 }
 

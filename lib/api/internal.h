@@ -33,6 +33,15 @@ struct damon_target {
 	 * next commit (dm_target_commit_ranges()). */
 	struct dm_range *pending;
 	size_t nr_pending;
+	struct damon_cgroup *cg;   /* the cgroup it is a member of, or NULL */
+};
+
+/* A followed cgroup (cgroup.c): its members are targets with cg == it. */
+struct damon_cgroup {
+	struct damon_ctx *ctx;
+	int dirfd;                 /* the cgroup's directory */
+	char *path;                /* for sentences: the path given, or "fd N" */
+	uint64_t nr_joined, nr_left;
 };
 
 struct damos {
@@ -73,6 +82,9 @@ struct damon_ctx {
 	atomic_uint first_target_id; /* UINT32_MAX until the first target */
 	struct damos **schemes;
 	size_t nr_schemes, cap_schemes;
+	struct damon_cgroup **cgroups;
+	size_t nr_cgroups, cap_cgroups;
+	uint64_t cg_next_us;       /* CLOCK_MONOTONIC of the next cgroup.procs read */
 
 	int backend;               /* in use (AUTO before the first start) */
 	bool judged;               /* status[] filled by a start */
@@ -91,6 +103,8 @@ struct damon_ctx {
 	bool paused;               /* damon_ctx_pause(); protected by runner.lock */
 	struct dm_runner runner;
 	struct dm_scheme **be_schemes; /* the scheme list the backend holds */
+	size_t nr_be_schemes;
+	struct dm_mon_attrs be_attrs;  /* the attributes the backend holds */
 	atomic_ulong nr_snapshots;
 	struct dm_err monitor_err; /* protected by runner.lock */
 
@@ -145,6 +159,23 @@ void dm_ctx_backend_cfg_free(damon_ctx *ctx, struct dm_backend_cfg *cfg);
 /* Put the ranges damon_target_set_ranges() left pending in force (the
  * caller holds runner.lock). Return: true when there were some. */
 bool dm_target_commit_ranges(damon_target *t);
+
+/* Append a target for @pid (the real pid) with the next id (targets.c).
+ * While the library thread may follow cgroups, the caller holds
+ * runner.lock. 0 or -ENOMEM. */
+int dm_ctx_append_target(damon_ctx *ctx, pid_t pid, struct damon_cgroup *cg,
+			 damon_target **ret);
+
+/* cgroup.c: read every followed cgroup's members and add or drop targets
+ * (the caller holds runner.lock while running, and hands a change to the
+ * backend). Return: whether anything changed. */
+bool dm_ctx_cgroup_sync(damon_ctx *ctx);
+/* A member the backend found exited (on_target_gone, runner.lock held). */
+void dm_ctx_cgroup_member_gone(damon_ctx *ctx, damon_target *t, const struct dm_err *why);
+/* Free the context's cgroups (ctx_free). */
+void dm_ctx_cgroups_free(damon_ctx *ctx);
+/* The backends that cannot follow a cgroup, refused in @st (choose_backend). */
+void dm_ctx_cgroup_judge(const damon_ctx *ctx, struct damon_backend_status *st);
 
 /* White-box hooks (tests): run the context on @ops with @model and @clock. */
 void dm_ctx_set_ops_override(damon_ctx *ctx, const struct dm_ops *ops, void *model,

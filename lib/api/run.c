@@ -30,9 +30,14 @@ static int choose_backend(damon_ctx *ctx)
 	}
 	if (ctx->backend_req == DAMON_BACKEND_AUTO) {
 		b = dm_probe_auto(&in, ctx->status);
+		if (ctx->nr_cgroups) {
+			dm_ctx_cgroup_judge(ctx, ctx->status);
+			b = dm_probe_auto_pick(ctx->status);
+		}
 	} else {
 		for (int i = 1; i <= DAMON_BACKEND_MAX; i++)
 			dm_probe_backend(&in, i, &ctx->status[i]);
+		dm_ctx_cgroup_judge(ctx, ctx->status);
 		b = ctx->status[ctx->backend_req].usable ? (int)ctx->backend_req : -EOPNOTSUPP;
 	}
 	ctx->judged = true;
@@ -73,6 +78,14 @@ static int fallback(damon_ctx *ctx, int failed, const struct dm_err *err)
 	return dm_ctx_fail(ctx, -EOPNOTSUPP, "%s", msg);
 }
 
+static uint64_t mono_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
 /* The backend published @n snapshots: count them, wake the fd's poller. */
 static void on_published(void *arg, uint64_t n)
 {
@@ -89,9 +102,18 @@ static void on_target_gone(void *arg, uint32_t id, const struct dm_err *why)
 
 	/* dropped for good: no call removes a target, and a start or a commit
 	 * that handed it on again would fail with -ESRCH for ever */
-	for (size_t i = 0; i < ctx->nr_targets; i++)
-		if (ctx->targets[i]->id == id)
-			ctx->targets[i]->gone = true;
+	for (size_t i = 0; i < ctx->nr_targets; i++) {
+		damon_target *t = ctx->targets[i];
+
+		if (t->id != id)
+			continue;
+		if (t->cg) {
+			/* a member that exits is news, not trouble */
+			dm_ctx_cgroup_member_gone(ctx, t, why);
+			return;
+		}
+		t->gone = true;
+	}
 	if (!why)
 		return;
 	ctx->monitor_err = *why;
@@ -99,11 +121,40 @@ static void on_target_gone(void *arg, uint32_t id, const struct dm_err *why)
 		ctx->log_fn(ctx, DAMON_LOG_WARNING, why->msg, ctx->log_userdata);
 }
 
+static void log_warning(damon_ctx *ctx, const char *msg)
+{
+	if (ctx->log_fn)
+		ctx->log_fn(ctx, DAMON_LOG_WARNING, msg, ctx->log_userdata);
+}
+
+/* Hand the new member set to the running backend: targets only, with the
+ * attributes and schemes it already runs (a pending damon_ctx_set_attrs()
+ * or damon_ctx_add_scheme() waits for the caller's commit). */
+static void commit_members(damon_ctx *ctx)
+{
+	struct dm_backend_cfg cfg;
+	struct dm_err err = { 0 };
+	int rc;
+
+	if (dm_ctx_backend_cfg(ctx, ctx->backend, &cfg)) {
+		log_warning(ctx, "out of memory passing cgroup members on");
+		return;
+	}
+	cfg.attrs = ctx->be_attrs;
+	cfg.nr_schemes = ctx->nr_be_schemes;
+	cfg.targets_only = true;
+	rc = ctx->be->ops->commit(ctx->be, &cfg, &err);
+	dm_ctx_backend_cfg_free(ctx, &cfg);
+	if (rc)
+		log_warning(ctx, err.msg);
+}
+
 /* The runner's step (lib/runner), and damon_ctx_step()'s. */
 static int run_step(void *arg, uint64_t *next_us)
 {
 	damon_ctx *ctx = arg;
 	struct dm_err err = {0};
+	uint64_t now = 0;
 	int ret;
 
 	if (ctx->paused) {
@@ -111,7 +162,22 @@ static int run_step(void *arg, uint64_t *next_us)
 		*next_us = DM_RUNNER_IDLE;
 		return 0;
 	}
+	if (ctx->nr_cgroups) {
+		now = mono_us();
+		if (now >= ctx->cg_next_us) {
+			if (dm_ctx_cgroup_sync(ctx))
+				commit_members(ctx);
+			ctx->cg_next_us = now + ctx->be_attrs.update_us;
+		}
+	}
 	ret = ctx->be->ops->step(ctx->be, next_us, &err);
+	if (ret >= 0 && ctx->nr_cgroups) {
+		/* the next read of cgroup.procs is due work too */
+		uint64_t left = ctx->cg_next_us > now ? ctx->cg_next_us - now : 1;
+
+		if (*next_us > left)
+			*next_us = left;
+	}
 	if (ret < 0) {
 		ctx->monitor_err = err;
 		if (ctx->log_fn)
@@ -135,6 +201,7 @@ static int sync_schemes(damon_ctx *ctx)
 	}
 	dm_free(&ctx->alloc, ctx->be_schemes);
 	ctx->be_schemes = v;
+	ctx->nr_be_schemes = ctx->nr_schemes;
 	return 0;
 }
 
@@ -187,6 +254,7 @@ int dm_ctx_backend_cfg(damon_ctx *ctx, int backend, struct dm_backend_cfg *cfg)
 		v[n].pid = t->pid;
 		v[n].fixed = t->fixed;
 		v[n].nr_fixed = t->nr_fixed;
+		v[n].member = t->cg != NULL;
 		n++;
 	}
 	cfg->backend = backend;
@@ -206,6 +274,7 @@ int dm_ctx_backend_cfg(damon_ctx *ctx, int backend, struct dm_backend_cfg *cfg)
 	cfg->ev.published = on_published;
 	cfg->ev.target_gone = on_target_gone;
 	cfg->ev.arg = ctx;
+	cfg->hold = ctx->nr_cgroups > 0;
 	cfg->sim_ops = ctx->ops_override;
 	cfg->sim_model = ctx->ops_model;
 	cfg->sim_clock = ctx->clock_override;
@@ -282,7 +351,8 @@ static int targets_exist(const damon_ctx *ctx)
 	for (size_t i = 0; i < ctx->nr_targets; i++) {
 		const struct damon_target *t = ctx->targets[i];
 
-		if (t->gone || t->pid == self)
+		/* a cgroup's member that exited is dropped at start */
+		if (t->gone || t->pid == self || t->cg)
 			continue;
 		if (dm_proc_pid_alive(ctx->proc_root, t->pid) == -ESRCH)
 			return dm_ctx_fail(ctx, -ESRCH, "target %zu: process %d is gone", i,
@@ -302,6 +372,12 @@ _public_ int damon_ctx_start(damon_ctx *ctx)
 		dm_ctx_halt(ctx); /* every target exited: start afresh */
 	if (ctx->running)
 		return dm_ctx_fail(ctx, -EBUSY, "the context is already running");
+	/* the members as they are now */
+	dm_ctx_cgroup_sync(ctx);
+	if (ctx->nr_cgroups && !nr_alive(ctx))
+		return dm_ctx_fail(ctx, -ESRCH, "no target: the cgroup%s %s no process and no "
+				   "other target lives", ctx->nr_cgroups > 1 ? "s" : "",
+				   ctx->nr_cgroups > 1 ? "have" : "has");
 	if (!ctx->nr_targets)
 		return dm_ctx_fail(ctx, -EINVAL, "no target: call damon_ctx_add_target() first");
 	/* ranges set during the last run and never committed */
@@ -337,6 +413,8 @@ _public_ int damon_ctx_start(damon_ctx *ctx)
 		return backend;
 	memset(&ctx->monitor_err, 0, sizeof(ctx->monitor_err));
 	ctx->backend = backend;
+	ctx->be_attrs = mon_attrs(ctx);
+	ctx->cg_next_us = mono_us() + ctx->attrs.update_us;
 	/* how it runs, when it is not what the probe expected (a pid namespace
 	 * that cannot see the kdamond): damon_ctx_backend_status() */
 	note = ctx->be->ops->note(ctx->be);
@@ -430,6 +508,8 @@ _public_ int damon_ctx_commit(damon_ctx *ctx)
 		ret = dm_ctx_fail(ctx, -ENOMEM, "out of memory");
 	if (!ret) {
 		ret = ctx->be->ops->commit(ctx->be, &cfg, &err);
+		if (!ret)
+			ctx->be_attrs = cfg.attrs;
 		dm_ctx_backend_cfg_free(ctx, &cfg);
 	}
 	wake_runner(ctx);

@@ -18,3 +18,9 @@ const struct dm_backend_ops *dm_backend_get(int backend, bool sim)
 		return NULL;
 	}
 }
+
+bool dm_backend_sees_others(int backend)
+{
+	/* uffd_wp and fault arm the calling process's own memory */
+	return backend != DAMON_BACKEND_UFFD_WP && backend != DAMON_BACKEND_FAULT;
+}

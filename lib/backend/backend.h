@@ -39,6 +39,8 @@ struct dm_backend_target {
 	pid_t pid;		      /* real pid (vaddr, fvaddr); 0 for paddr */
 	const struct dm_range *fixed; /* fvaddr/paddr ranges, sorted; the API's */
 	size_t nr_fixed;
+	bool member;		      /* a cgroup's process: one that exited by the time
+					 it is handed on is dropped, not a failure */
 };
 
 /* What an instance tells the API while it runs (called under the lock). */
@@ -78,6 +80,13 @@ struct dm_backend_cfg {
 	 * (dm_runner_wait_set()). */
 	int wake_epfd;
 	struct dm_backend_events ev;
+	/* The context follows a cgroup (damon_ctx_add_cgroup()): targets come
+	 * and go, so having none alive for a while is not the end. */
+	bool hold;
+	/* A commit of cgroup membership: only the target list changed;
+	 * attributes and schemes are those the instance runs. Targets it
+	 * monitors that the list lacks are dropped (they left the cgroup). */
+	bool targets_only;
 	/* White-box tests: the engine on this primitive, model and clock. */
 	const struct dm_ops *sim_ops;
 	void *sim_model;
@@ -125,8 +134,9 @@ struct dm_backend_ops {
 	/* Do what is due; *@next_us: when more is. < 0 with @err: the step
 	 * failed (-ESRCH: every target is gone, the instance has ended). */
 	int (*step)(struct dm_backend *be, uint64_t *next_us, struct dm_err *err);
-	/* Take new attributes, targets (those not yet monitored are added)
-	 * and schemes while running. */
+	/* Take new attributes, targets (those not yet monitored are added,
+	 * those monitored and no longer listed are dropped without a
+	 * target_gone event: the API dropped them) and schemes while running. */
 	int (*commit)(struct dm_backend *be, const struct dm_backend_cfg *cfg, struct dm_err *err);
 	/* Pause (@pause) or resume: regions, ages and schemes are kept. */
 	int (*pause)(struct dm_backend *be, bool pause, struct dm_err *err);
@@ -155,6 +165,10 @@ extern const struct dm_backend_ops dm_backend_kernel;
  * number.
  */
 const struct dm_backend_ops *dm_backend_get(int backend, bool sim);
+
+/* Can backend @backend monitor processes other than the caller (a
+ * cgroup's members)? AUTO: true (it picks one that can). */
+bool dm_backend_sees_others(int backend);
 
 /* White-box tests: the kdamond handle of a kernel instance, else NULL. */
 struct dm_kernel;

@@ -204,6 +204,27 @@ static int add_target(struct engine *e, const struct dm_backend_target *bt, stru
 	return 0;
 }
 
+/* Stop monitoring what @cfg no longer lists (members that left their
+ * cgroup; targets gone otherwise are not live any more). */
+static void drop_unlisted(struct engine *e, const struct dm_backend_cfg *cfg)
+{
+	for (size_t i = 0; i < e->nr_targets; i++) {
+		struct dm_mon_target *t = e->targets[i];
+		bool listed = false;
+
+		for (size_t j = 0; j < cfg->nr_targets && !listed; j++)
+			listed = cfg->targets[j].id == t->id;
+		if (listed || !t->live)
+			continue;
+		/* as the monitor drops a target that exited, without its
+		 * target_gone hook: the API dropped this one itself */
+		e->mon.ops->target_fini(e->mon.inst, &t->ot);
+		t->live = false;
+		t->gone = true;
+		dm_regions_free(e->alloc, &t->regions);
+	}
+}
+
 /* ------------------------------------------------------------------------ */
 /* The operations */
 
@@ -282,8 +303,16 @@ static int engine_start(struct dm_backend **ret, const struct dm_backend_cfg *cf
 	if (rc)
 		goto fail;
 	e->mon.seq = cfg->seq_base;
+	e->mon.hold = cfg->hold;
 	for (size_t i = 0; i < cfg->nr_targets; i++) {
 		rc = add_target(e, &cfg->targets[i], err);
+		if (rc == -ESRCH && cfg->targets[i].member) {
+			/* a cgroup's process that exited since the API read
+			 * the cgroup: dropped, the others start */
+			e->ev.target_gone(e->ev.arg, cfg->targets[i].id, err);
+			dm_err_clear(err);
+			rc = 0;
+		}
 		if (rc)
 			goto fail;
 	}
@@ -319,13 +348,22 @@ static int engine_commit(struct dm_backend *be, const struct dm_backend_cfg *cfg
 	/* the API frees the array it passed before: keep running what ran, the
 	 * new schemes join when the rest succeeded */
 	e->mon.schemes = (struct dm_scheme **)cfg->schemes;
-	dm_monitor_set_attrs(&e->mon, &cfg->attrs);
+	e->mon.hold = cfg->hold;
+	if (!cfg->targets_only)
+		dm_monitor_set_attrs(&e->mon, &cfg->attrs);
+	drop_unlisted(e, cfg);
 	for (size_t i = 0; i < cfg->nr_targets && !rc; i++) {
 		const struct dm_backend_target *bt = &cfg->targets[i];
 		struct dm_mon_target *t = monitored(e, bt->id);
 
 		if (!t) {
 			rc = add_target(e, bt, err);
+			if (rc == -ESRCH && bt->member) {
+				/* it exited since the API read its cgroup */
+				e->ev.target_gone(e->ev.arg, bt->id, err);
+				dm_err_clear(err);
+				rc = 0;
+			}
 		} else if (bt->nr_fixed &&
 			   (t->ot.fixed != bt->fixed || t->ot.nr_fixed != bt->nr_fixed)) {
 			/* damon_target_set_ranges(): laid out again now. A

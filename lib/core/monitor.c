@@ -700,7 +700,7 @@ int dm_monitor_step(struct dm_monitor *m, uint64_t *ret_next_us)
 				/* still notice a target that exits */
 				update_layouts(m);
 				m->next_idle_update_us = now + m->attrs.update_us;
-				if (!any_live(m)) {
+				if (!any_live(m) && !m->hold) {
 					m->running = false;
 					if (!m->err.code)
 						dm_err_set(&m->err, -ESRCH, "every target exited");
@@ -759,7 +759,7 @@ int dm_monitor_step(struct dm_monitor *m, uint64_t *ret_next_us)
 	m->samples_in_aggr++;
 	dm_budget_caught(&m->budget, caught);
 	after_sample(m, now);
-	if (!any_live(m)) {
+	if (!any_live(m) && !m->hold) {
 		m->running = false;
 		if (!m->err.code)
 			dm_err_set(&m->err, -ESRCH, "every target exited");

@@ -97,6 +97,8 @@ struct dm_monitor {
 	size_t last_nr_regions;        /* at the previous split */
 	uint64_t seq;                  /* snapshots published */
 	bool running;
+	bool hold;                     /* targets come and go (a followed cgroup): none
+					  live is not the end */
 	bool paused;                   /* dm_monitor_pause(): steps do nothing */
 	bool rearm;                    /* resumed: the next step arms, samples later */
 	uint64_t paused_at_us;         /* the monitor's clock stands still here */

@@ -68,7 +68,10 @@ int dm_kernel_publish(struct dm_kernel *k, size_t n, struct dm_err *err)
 			o->nr_accesses = acc;
 			o->age = g->age;
 			o->access_rate_bp = (uint32_t)((uint64_t)acc * 10000 / max_acc);
-			o->target_idx = ti;
+			/* the target's id, its place in the context (struct
+			 * damon_region), not its place in the kernel's list: a
+			 * target dropped before it moves the later ones up */
+			o->target_idx = k->targets[i].id;
 			dm_snap_region_who_unknown(o); /* the accessed bit tells nobody */
 		}
 		s->targets[ti].nr = (uint32_t)r - s->targets[ti].first;

@@ -24,6 +24,8 @@ struct rregion {
 	uint64_t start, end;
 	uint32_t nr_accesses; /* samples that saw an access in the aggregation */
 	uint32_t age;	      /* aggregation intervals */
+	uint32_t target;      /* its target's target_idx (live; a cgroup's members) */
+	uint32_t pad;
 };
 
 /* DAMOS counters, kernel meaning (struct damos_stats). */
@@ -77,6 +79,8 @@ struct rec_writer;
 int rec_writer_open(struct rec_writer **ret, const char *path, int format,
 		    const struct record *head);
 int rec_writer_snap(struct rec_writer *w, const struct record *head, const struct rsnap *s);
+/* End the record under way and start the next one, of @head's target. */
+int rec_writer_next(struct rec_writer *w, const struct record *head);
 int rec_writer_close(struct rec_writer *w, bool keep); /* keep: rename into place */
 
 /* ------------------------------------------------------------------------ */
@@ -112,9 +116,10 @@ void jr_fail(struct jreader *jr, const char *what);
 /* ------------------------------------------------------------------------ */
 
 struct src_opts {
-	int backend; /* enum damon_backend */
-	pid_t pid;   /* --pid */
-	char **cmd;  /* -- CMD ARGS (NULL-terminated) */
+	int backend;	    /* enum damon_backend */
+	pid_t pid;	    /* --pid */
+	const char *cgroup; /* --cgroup: a cgroup v2 directory (record only) */
+	char **cmd;	    /* -- CMD ARGS (NULL-terminated) */
 	uint64_t sample_us, aggr_us, update_us;
 	uint32_t min_nr_regions, max_nr_regions, budget;
 	uint32_t cold_min_age; /* >0: a DAMOS stat scheme on memory idle that long */
@@ -133,6 +138,9 @@ int src_next(struct source *s, int timeout_ms, struct rsnap *ret);
 const char *src_why(const struct source *s);
 /* The record head: intervals, pid, backend (filled by src_open). */
 const struct record *src_head(const struct source *s);
+/* The pid of the target at @idx (struct rregion.target): the process of
+ * --pid or the command, or a cgroup's member (0 when no longer known). */
+pid_t src_target_pid(const struct source *s, uint32_t idx);
 /* Stop; a command we started gets SIGTERM if it still runs, and is reaped.
  * Return its exit status as a shell would (0..255), or 0. */
 int src_close(struct source *s);
@@ -150,13 +158,15 @@ void src_opts_init(struct src_opts *o);
 	{ "backend", required_argument, NULL, 'B' }, { "pid", required_argument, NULL, 'p' }, \
 	{ "sample", required_argument, NULL, 1001 }, { "aggr", required_argument, NULL, 1002 }, \
 	{ "updr", required_argument, NULL, 1003 }, { "minr", required_argument, NULL, 1004 }, \
-	{ "maxr", required_argument, NULL, 1005 }, { "budget", required_argument, NULL, 1006 }
+	{ "maxr", required_argument, NULL, 1005 }, { "budget", required_argument, NULL, 1006 }, \
+	{ "cgroup", required_argument, NULL, 1007 }
 /* clang-format on */
-#define SRC_USAGE                                                                       \
-	"  -B, --backend NAME  auto|kernel|page_idle|uffd_wp|soft_dirty|fault\n"        \
-	"  -p, --pid PID       monitor process PID (or: -- CMD ARGS to start one)\n"    \
-	"  --sample US --aggr US --updr US   intervals (default 5000 100000 1000000)\n" \
-	"  --minr N --maxr N   number of regions (default 10 1000)\n"                   \
+#define SRC_USAGE                                                                          \
+	"  -B, --backend NAME  auto|kernel|page_idle|uffd_wp|soft_dirty|fault\n"           \
+	"  -p, --pid PID       monitor process PID (or: -- CMD ARGS to start one)\n"       \
+	"  --cgroup PATH       record: each process of a cgroup v2 group, a record each\n" \
+	"  --sample US --aggr US --updr US   intervals (default 5000 100000 1000000)\n"    \
+	"  --minr N --maxr N   number of regions (default 10 1000)\n"                      \
 	"  --budget PERMILLE   user-space backends' CPU budget (default 20)\n"
 /*
  * A subcommand's option @c: the monitoring options, --help and unknown

@@ -164,6 +164,9 @@ static int src_opt(struct src_opts *o, int c, const char *arg, const char *sub)
 		}
 		o->pid = (pid_t)v;
 		return 1;
+	case 1007:
+		o->cgroup = arg;
+		return 1;
 	case 1001:
 	case 1002:
 	case 1003:
@@ -208,12 +211,19 @@ int sub_target(struct src_opts *o, int argc, char **argv, const char *input, con
 	 * strings) and leaves the command */
 	if (optind < argc)
 		o->cmd = &argv[optind];
-	if (input && (o->pid || o->cmd)) {
+	int nr = !!o->pid + !!o->cmd + !!o->cgroup;
+
+	if (input && nr) {
 		usage_error(sub, "-i FILE or a target to monitor, not both");
 		return EXIT_USAGE;
 	}
-	if (!input && !o->pid == !o->cmd) {
-		usage_error(sub, "give one target: --pid PID or -- CMD [ARGS]");
+	if (o->cgroup && strcmp(sub, "record")) {
+		usage_error(sub, "--cgroup is taken by damon record only (a record per process)");
+		return EXIT_USAGE;
+	}
+	if (!input && nr != 1) {
+		usage_error(sub, "give one target: --pid PID, --cgroup PATH (record) or -- CMD "
+				 "[ARGS]");
 		return EXIT_USAGE;
 	}
 	return 0;

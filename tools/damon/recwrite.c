@@ -5,7 +5,8 @@
  * is renamed into place once the list is closed, so the output is either
  * the previous file or a complete, valid record, never half of one.
  *
- * The record is one target's, with damo's keys in damo's order; the
+ * A record is one target's (a file holds one, or one per process of a
+ * cgroup: rec_writer_next()), with damo's keys in damo's order; the
  * "libdamon" key (backend, what it sees, pid) is libdamon's own and damo
  * ignores it.
  */
@@ -97,6 +98,27 @@ static const char *sees_name(uint32_t sees)
 	return NULL;
 }
 
+/* A record's keys up to its list of snapshots, which is left open. */
+static void put_head(struct rec_writer *w, const struct record *h)
+{
+	sb_printf(&w->b,
+		  "{\n\"kdamond_idx\": %" PRId64 ",\n\"context_idx\": %" PRId64 ",\n"
+		  "\"intervals\": {\"sample_us\": %" PRIu64 ", \"aggr_us\": %" PRIu64
+		  ", \"ops_update_us\": %" PRIu64 ", \"intervals_goal\": {\"access_bp\": 0, "
+		  "\"aggrs\": 0, \"min_sample_us\": 0, \"max_sample_us\": 0}},\n"
+		  "\"scheme_idx\": null,\n\"target_id\": %" PRIu64 ",\n\"scheme_filters\": [],\n"
+		  "\"libdamon\": {\"backend\": ",
+		  h->kdamond_idx < 0 ? 0 : h->kdamond_idx, h->context_idx < 0 ? 0 : h->context_idx,
+		  h->sample_us, h->aggr_us, h->update_us, h->target_id);
+	sb_json_str(&w->b, h->backend);
+	sb_puts(&w->b, ", \"sees\": ");
+	if (sees_name(h->sees))
+		sb_json_str(&w->b, sees_name(h->sees));
+	else
+		sb_puts(&w->b, "null");
+	sb_printf(&w->b, ", \"pid\": %d},\n\"snapshots\": [", (int)h->pid);
+}
+
 int rec_writer_open(struct rec_writer **ret, const char *path, int format, const struct record *h)
 {
 	struct rec_writer *w = calloc(1, sizeof(*w));
@@ -139,22 +161,8 @@ int rec_writer_open(struct rec_writer **ret, const char *path, int format, const
 		w->tmp = NULL;
 		goto fail;
 	}
-	sb_printf(&w->b,
-		  "[\n{\n\"kdamond_idx\": %" PRId64 ",\n\"context_idx\": %" PRId64 ",\n"
-		  "\"intervals\": {\"sample_us\": %" PRIu64 ", \"aggr_us\": %" PRIu64
-		  ", \"ops_update_us\": %" PRIu64 ", \"intervals_goal\": {\"access_bp\": 0, "
-		  "\"aggrs\": 0, \"min_sample_us\": 0, \"max_sample_us\": 0}},\n"
-		  "\"scheme_idx\": null,\n\"target_id\": %" PRIu64 ",\n\"scheme_filters\": [],\n"
-		  "\"libdamon\": {\"backend\": ",
-		  h->kdamond_idx < 0 ? 0 : h->kdamond_idx, h->context_idx < 0 ? 0 : h->context_idx,
-		  h->sample_us, h->aggr_us, h->update_us, h->target_id);
-	sb_json_str(&w->b, h->backend);
-	sb_puts(&w->b, ", \"sees\": ");
-	if (sees_name(h->sees))
-		sb_json_str(&w->b, sees_name(h->sees));
-	else
-		sb_puts(&w->b, "null");
-	sb_printf(&w->b, ", \"pid\": %d},\n\"snapshots\": [", (int)h->pid);
+	sb_puts(&w->b, "[\n");
+	put_head(w, h);
 	err = flush_buf(w, false);
 	if (err)
 		goto fail;
@@ -197,6 +205,14 @@ int rec_writer_snap(struct rec_writer *w, const struct record *h, const struct r
 		sb_puts(&w->b, "null");
 	sb_printf(&w->b, ", \"sample_interval_us\": %" PRIu64 "}", rsnap_sample_us(h, s));
 	w->first_snap = false;
+	return flush_buf(w, false);
+}
+
+int rec_writer_next(struct rec_writer *w, const struct record *h)
+{
+	sb_puts(&w->b, "\n],\n\"data_source\": \"unknown\"\n},\n");
+	put_head(w, h);
+	w->first_snap = true;
 	return flush_buf(w, false);
 }
 

@@ -29,7 +29,8 @@
 
 struct source {
 	struct record head;
-	damon_ctx *ctx; /* outside */
+	damon_ctx *ctx;	  /* outside */
+	damon_cgroup *cg; /* --cgroup */
 	damos *scheme;
 	uint64_t last_seq, prev_end_ns, cpu_ns;
 	pid_t child;
@@ -216,7 +217,13 @@ static int open_ctx(struct source *s, const struct src_opts *o, pid_t pid)
 		fprintf(stderr, "damon: the monitoring options were refused: %s\n", strerror(-err));
 		return err;
 	}
-	err = damon_ctx_add_target(s->ctx, pid, NULL);
+	if (o->cgroup) {
+		DAMON_OPTS(damon_cgroup_opts, cgo, .path = o->cgroup);
+
+		err = damon_ctx_add_cgroup(s->ctx, &cgo, &s->cg);
+	} else {
+		err = damon_ctx_add_target(s->ctx, pid, NULL);
+	}
 	if (!err && o->cold_min_age) {
 		DAMOS_OPTS(so, .action = DAMOS_STAT, .max_nr_accesses = 0,
 			   .min_age = o->cold_min_age);
@@ -226,8 +233,12 @@ static int open_ctx(struct source *s, const struct src_opts *o, pid_t pid)
 	if (!err)
 		err = damon_ctx_start(s->ctx);
 	if (err) {
-		fprintf(stderr, "damon: cannot monitor process %d: %s\n", (int)pid,
-			damon_ctx_errmsg(s->ctx));
+		if (o->cgroup)
+			fprintf(stderr, "damon: cannot monitor cgroup %s: %s\n", o->cgroup,
+				damon_ctx_errmsg(s->ctx));
+		else
+			fprintf(stderr, "damon: cannot monitor process %d: %s\n", (int)pid,
+				damon_ctx_errmsg(s->ctx));
 		print_reasons(s->ctx, pid);
 		return err;
 	}
@@ -263,7 +274,8 @@ static void fill_snap(struct source *s, damon_snapshot *ds, struct rsnap *ret)
 
 		if (damon_snapshot_region(ds, i, &r))
 			continue;
-		ret->r[ret->nr++] = (struct rregion){r.start, r.end, r.nr_accesses, r.age};
+		ret->r[ret->nr++] =
+			(struct rregion){r.start, r.end, r.nr_accesses, r.age, r.target_idx};
 	}
 	if (s->scheme && !damos_get_stats(s->scheme, &st)) {
 		ret->has_stats = true;
@@ -557,6 +569,8 @@ int src_open(struct source **ret, const struct src_opts *o)
 	s->head.context_idx = 0;
 	if (o->cmd) {
 		err = open_cmd(s, o);
+	} else if (o->cgroup) {
+		err = open_ctx(s, o, 0);
 	} else {
 		s->head.pid = o->pid;
 		err = open_ctx(s, o, o->pid);
@@ -565,7 +579,11 @@ int src_open(struct source **ret, const struct src_opts *o)
 		src_close(s);
 		return err;
 	}
-	if (!o->quiet)
+	if (!o->quiet && o->cgroup)
+		fprintf(stderr, "damon: monitoring cgroup %s with the %s backend (sees %s)\n",
+			o->cgroup, s->head.backend,
+			s->head.sees == DAMON_SEES_WRITES ? "writes only" : "reads and writes");
+	else if (!o->quiet)
 		fprintf(stderr, "damon: monitoring %s %d with the %s backend (sees %s)\n",
 			o->cmd ? "command, pid" : "pid", (int)s->head.pid, s->head.backend,
 			s->head.sees == DAMON_SEES_WRITES ? "writes only" : "reads and writes");
@@ -588,6 +606,20 @@ int src_next(struct source *s, int timeout_ms, struct rsnap *ret)
 const char *src_why(const struct source *s)
 {
 	return s->why[0] ? s->why : "monitoring ended";
+}
+
+pid_t src_target_pid(const struct source *s, uint32_t idx)
+{
+	damon_target *v[256];
+	int n;
+
+	if (!s->cg)
+		return s->head.pid;
+	n = damon_cgroup_members(s->cg, v, sizeof(v) / sizeof(v[0]));
+	for (int i = 0; i < n; i++)
+		if (damon_target_idx(v[i]) == (int)idx)
+			return damon_target_pid(v[i]);
+	return 0;
 }
 
 const struct record *src_head(const struct source *s)

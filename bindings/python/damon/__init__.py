@@ -358,6 +358,16 @@ class Target:
         """The process monitored (the real pid for 0: this process)."""
         return self._pid
 
+    @property
+    def idx(self):
+        """Its place in the context: the target_idx of its regions."""
+        return _capi.damon_target_idx(self._ptr)
+
+    @property
+    def alive(self):
+        """False once dropped (its process exited, or it left its cgroup)."""
+        return bool(_capi.damon_target_alive(self._ptr))
+
     def add_range(self, start, end):
         """Add the initial region [start, end) of an fvaddr or paddr target.
 
@@ -653,6 +663,14 @@ class Context:
         t = Target(self._h, self._call(_capi.damon_ctx_add_target, pid))
         self._targets.append(t)
         return t
+
+    def add_cgroup(self, path=None, *, fd=None):
+        """Follow the processes of a cgroup v2 group (a path, or an open
+        directory fd): each member is a Target, added and dropped as
+        processes join and leave; returns a damon.cgroup.Cgroup."""
+        from . import cgroup
+
+        return cgroup.add(self, path, fd)
 
     @property
     def targets(self):

@@ -35,11 +35,31 @@ def usage_and_help():
                  ["report", "heatmap", "-i", "f", "-o", "x.gif"],
                  ["export", "--pid", "1"], ["export", "--prometheus", "--pid", "1"],
                  ["export", "--prometheus", "--listen", "nocolon", "--pid", "1"],
-                 ["probe", "extra"], ["bogus"], []):
+                 ["probe", "extra"], ["bogus"], [],
+                 ["record", "--cgroup", "/sys/fs/cgroup", "--pid", "1"],
+                 ["record", "--cgroup", "/sys/fs/cgroup", "--", "true"],
+                 ["live", "--cgroup", "/sys/fs/cgroup"],
+                 ["report", "access", "--cgroup", "/sys/fs/cgroup"]):
         p = damon(*args)
         check(p.returncode == 2 and "usage: damon" in p.stderr,
               f"damon {' '.join(args)}: usage line on stderr, exit 2",
               (p.returncode, p.stderr[:200]))
+
+
+def cgroup_refused(d):
+    """damon record --cgroup on what is no cgroup v2 directory: the library's
+    sentence, exit 1, no output file. (An explicit user-space backend: the
+    refusal comes before any start.)"""
+    out = os.path.join(d, "cg.json")
+    for path, words in ((d, "cgroup v2"), (os.path.join(d, "none"), "no such directory")):
+        p = damon("record", "-q", "-B", "soft_dirty", "--cgroup", path, "-o", out)
+        check(p.returncode == 1 and words in p.stderr and not os.path.exists(out),
+              f"damon record --cgroup {path}: refused saying \"{words}\", exit 1",
+              (p.returncode, p.stderr[:300]))
+    p = damon("record", "-q", "-B", "uffd_wp", "--cgroup", d, "-o", out)
+    check(p.returncode == 1 and "calling process only" in p.stderr,
+          "damon record -B uffd_wp --cgroup: refused, uffd_wp watches this process only",
+          (p.returncode, p.stderr[:300]))
 
 
 def probe():
@@ -161,6 +181,7 @@ def exec_chain(d):
 def main():
     usage_and_help()
     probe()
+    cgroup_refused(tmpdir())
     need_uffd_wp()
     d = tmpdir()
     records(d)
