@@ -159,7 +159,7 @@ int dm_hot_table_answer(const struct dm_hot_table *t, uint32_t target_id, uint64
 	uint32_t nr_t = LOAD(t->nr_targets), has_cold = LOAD(t->has_cold);
 	uint32_t min_age = UINT32_MAX, max_age = 0, rate = 0, nr_cover = 0;
 	size_t first, nr, i, lo, hi, one = 0;
-	uint64_t end = addr + len, covered = 0;
+	uint64_t end = addr + len, covered = 0, seq_now = LOAD(t->seq);
 	unsigned __int128 weighted = 0;
 	struct damon_hotness h; /* in registers: see the end */
 	int err = 0;
@@ -192,7 +192,7 @@ int dm_hot_table_answer(const struct dm_hot_table *t, uint32_t target_id, uint64
 		 * the loop below would find them. */
 		covered = len;
 		rate = LOAD(t->recs[lo].rate_bp);
-		min_age = max_age = LOAD(t->recs[lo].age);
+		min_age = max_age = (uint32_t)seq_now - LOAD(t->recs[lo].born);
 		nr_cover = 1;
 		one = lo;
 		i = lo + 1;
@@ -213,7 +213,7 @@ int dm_hot_table_answer(const struct dm_hot_table *t, uint32_t target_id, uint64
 			weighted += (unsigned __int128)(oe - os) * rate;
 			nr_cover++;
 			one = i;
-			age = LOAD(t->recs[i].age);
+			age = (uint32_t)seq_now - LOAD(t->recs[i].born);
 			if (age < min_age)
 				min_age = age;
 			if (age > max_age)
@@ -242,7 +242,7 @@ int dm_hot_table_answer(const struct dm_hot_table *t, uint32_t target_id, uint64
 	h.min_age = min_age;
 	h.max_age = max_age;
 	h.bytes_covered = covered;
-	h.snapshot_seq = LOAD(t->seq);
+	h.snapshot_seq = seq_now;
 	if (nr_cover != 1 || has_cold || !who_one(&t->recs[one], covered, &h))
 		who_sum(t, lo, i, addr, end, &h);
 out:

@@ -120,7 +120,8 @@ int dm_hot_table_fits(const struct dm_hot_table *t, const struct damon_snapshot 
 }
 
 /* Region @src at @i; NULL: a block's padding, never <= an address. */
-static void write_region(struct dm_hot_table *t, size_t i, const struct dm_snap_region *src)
+static void write_region(struct dm_hot_table *t, size_t i, const struct dm_snap_region *src,
+			 uint32_t seq)
 {
 	static const struct dm_snap_region pad = {.start = UINT64_MAX, .end = UINT64_MAX};
 	struct dm_hot_rec *d = &t->recs[i];
@@ -141,7 +142,7 @@ static void write_region(struct dm_hot_table *t, size_t i, const struct dm_snap_
 		wbp = (uint32_t)((uint64_t)nw * 10000 / src->nr_accesses);
 	PUT(t->ends[i], src->end);
 	PUT(d->start, src->start);
-	PUT(d->age, src->age);
+	PUT(d->born, seq - src->age); /* modulo 2^32: exact both ways */
 	/* exact when no region's rate needs more (has_cold says otherwise) */
 	PUT(d->rate_bp, (uint16_t)src->access_rate_bp);
 	PUT(d->write_bp, (uint16_t)wbp);
@@ -201,12 +202,12 @@ void dm_hot_table_write(struct dm_hot_table *t, const struct damon_snapshot *s)
 		PUT(d->hi, nr ? r[nr - 1].end : 0);
 		PUT(d->nr_levels, levels);
 		for (size_t k = 0; k < nr; k++) {
-			write_region(t, at + k, &r[k]);
+			write_region(t, at + k, &r[k], (uint32_t)s->info.seq);
 			has_cold |= r[k].node >= 0 || r[k].node_bp != DAMON_UNKNOWN ||
 				    r[k].nr_cpus != DAMON_UNKNOWN || r[k].access_rate_bp > 0xffff;
 		}
 		for (size_t k = nr; k < blocks * DM_HOT_KEYS; k++)
-			write_region(t, at + k, NULL);
+			write_region(t, at + k, NULL, 0);
 		write_tree(t, d, r, nr, levels, n, &nodes);
 		at += blocks * DM_HOT_KEYS;
 	}

@@ -15,8 +15,9 @@
  *    under child c. A node and then a block are searched by counting
  *    their keys <= addr, eight compares and no branch; the count is the
  *    child (or, in a block, the region) to go to;
- *  - recs[], same index as ends[]: a region's start, age, rate and share
- *    of writes in 16 bytes, what an answer inside one region needs;
+ *  - recs[], same index as ends[]: a region's start, age (as the seq it
+ *    was born at), rate and share of writes in 16 bytes, what an answer
+ *    inside one region needs;
  *  - cold[], same index: the who fields as they are, read for a question
  *    over several regions or when some region tells its node or CPUs.
  * Nothing is ordered across targets: each has its own blocks and tree and
@@ -66,10 +67,13 @@ struct dm_hot_node {
 	uint64_t key[DM_HOT_KEYS];
 } __attribute__((aligned(64)));
 
-/* A region as an answer inside it reads it (its end: ends[]). */
+/* A region as an answer inside it reads it (its end: ends[]). Its age is
+ * kept as the snapshot seq it would have at age 0: the monitor ages a
+ * region by one each snapshot, so the record does not change while only
+ * its age does, and the line stays valid in the readers' caches. */
 struct dm_hot_rec {
 	uint64_t start;
-	uint32_t age;
+	uint32_t born;	   /* (uint32_t)seq - age: age is (uint32_t)seq - born */
 	uint16_t rate_bp;  /* access_rate_bp; see has_cold */
 	uint16_t write_bp; /* writes x 10000 / accesses, at most 10000; or
 			    * DM_HOT_WBP_UNKNOWN */
