@@ -17,7 +17,7 @@
  * compares into one long chain of dependent adds. */
 #define OPAQUE(x) __asm__("" : "+r"(x))
 
-_Static_assert(DM_HOT_KEYS == 8, "rank8() counts eight keys");
+_Static_assert(DM_HOT_KEYS == 8 && DM_HOT_NODE_KEYS == 16, "rank8() counts eight keys");
 
 /* How many of the eight sorted keys @k are <= @addr: eight independent
  * compares, no branch to mispredict, summed in two halves. */
@@ -49,7 +49,8 @@ static size_t find(const struct dm_hot_table *t, const struct dm_hot_target *tg,
 		size_t node = LOAD(tg->level[l]) + j;
 
 		node = node < t->cap_nodes ? node : t->cap_nodes - 1;
-		j = j * DM_HOT_FANOUT + rank8(t->nodes[node].key, addr);
+		j = j * DM_HOT_FANOUT + rank8(t->nodes[node].key, addr) +
+		    rank8(t->nodes[node].key + DM_HOT_KEYS, addr);
 	}
 	/* block j, inside the table whatever was read */
 	j *= DM_HOT_KEYS;

@@ -23,11 +23,11 @@
 #define ALIGN_UP(x, a) (((x) + (a)-1) / (a) * (a))
 
 _Static_assert(sizeof(struct dm_hot_target) == 64, "a target is one cache line");
-_Static_assert(sizeof(struct dm_hot_node) == 64, "a node is one cache line");
+_Static_assert(sizeof(struct dm_hot_node) == 128, "a node is two cache lines");
 _Static_assert(sizeof(struct dm_hot_rec) == 16, "four records to a cache line");
 
 /* The node levels over @blocks blocks; @n[l] nodes at level l, root
- * first. A tree of L levels reaches 9^L blocks; 9^10 > 2^32 / 8. */
+ * first. A tree of L levels reaches 17^L blocks; 17^8 > 2^32 / 8. */
 static uint32_t tree_shape(size_t blocks, size_t n[DM_HOT_MAX_LEVELS])
 {
 	size_t up[DM_HOT_MAX_LEVELS];
@@ -70,14 +70,14 @@ struct dm_hot_table *dm_hot_table_new(const struct dm_alloc *a, const struct dam
 		return NULL;
 	/* Headroom so that a region count that wobbles does not regrow; the
 	 * nodes of any split of cap_k keys among cap_t targets: a target of
-	 * b blocks has at most b / 8 + (its levels) nodes. */
+	 * b blocks has at most b / 16 + (its levels) nodes. */
 	cap_k = ALIGN_UP(keys + keys / 2 + 64, DM_HOT_KEYS);
-	cap_n = cap_k / DM_HOT_KEYS / 8 + cap_t * DM_HOT_MAX_LEVELS + 1;
+	cap_n = cap_k / DM_HOT_KEYS / (DM_HOT_FANOUT - 1) + cap_t * DM_HOT_MAX_LEVELS + 1;
 	if (cap_k > UINT32_MAX || cap_k > SIZE_MAX / 256)
 		return NULL;
-	/* 64 bytes of slack to align the lines after the header */
+	/* slack to align the targets and the nodes after the header */
 	t = dm_calloc(a, 1,
-		      sizeof(*t) + 64 + cap_t * sizeof(struct dm_hot_target) +
+		      sizeof(*t) + 128 + 64 + cap_t * sizeof(struct dm_hot_target) +
 			      cap_n * sizeof(struct dm_hot_node) +
 			      cap_k * (sizeof(uint64_t) + sizeof(struct dm_hot_rec) +
 				       sizeof(struct dm_hot_cold)));
@@ -89,9 +89,9 @@ struct dm_hot_table *dm_hot_table_new(const struct dm_alloc *a, const struct dam
 	t->cap_keys = cap_k;
 	t->cap_nodes = cap_n;
 	/* each array a whole number of lines: all start on a line */
-	p = ALIGN_UP((uintptr_t)(t + 1), 64);
+	p = ALIGN_UP((uintptr_t)(t + 1), 128);
 	t->targets = (struct dm_hot_target *)p;
-	p += cap_t * sizeof(*t->targets);
+	p = ALIGN_UP(p + cap_t * sizeof(*t->targets), 128);
 	t->nodes = (struct dm_hot_node *)p;
 	p += cap_n * sizeof(*t->nodes);
 	t->ends = (uint64_t *)p;
@@ -172,7 +172,7 @@ static void write_tree(struct dm_hot_table *t, struct dm_hot_target *tg,
 		for (size_t j = 0; j < n[l]; j++) {
 			struct dm_hot_node *node = &t->nodes[*at + j];
 
-			for (size_t c = 0; c < DM_HOT_KEYS; c++) {
+			for (size_t c = 0; c < DM_HOT_NODE_KEYS; c++) {
 				size_t lo = (j * DM_HOT_FANOUT + c) * span, hi = lo + span;
 
 				PUT(node->key[c],

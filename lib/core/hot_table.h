@@ -10,11 +10,11 @@
  *  - ends[]: each target's region ends, packed, in blocks of eight (one
  *    cache line; a target's last block padded with UINT64_MAX), the keys
  *    the search compares;
- *  - over a target's blocks a static search tree of nodes of eight keys
- *    (one cache line) and nine children: key c is the last region end
- *    under child c. A node and then a block are searched by counting
- *    their keys <= addr, eight compares and no branch; the count is the
- *    child (or, in a block, the region) to go to;
+ *  - over a target's blocks a static search tree of nodes of sixteen keys
+ *    (two cache lines) and seventeen children: key c is the last region
+ *    end under child c. A node and then a block are searched by counting
+ *    their keys <= addr, compares and no branch; the count is the child
+ *    (or, in a block, the region) to go to;
  *  - recs[], same index as ends[]: a region's start, age (as the seq it
  *    was born at), rate and share of writes in 16 bytes, what an answer
  *    inside one region needs;
@@ -44,11 +44,14 @@
 
 struct damon_snapshot;
 
-/* Keys of a node and of a block: one cache line. */
+/* Keys (region ends) of a block: one cache line. */
 #define DM_HOT_KEYS 8
+/* Keys of a node, two cache lines loaded side by side: a level fewer than
+ * nodes of one line for 1 000 and for 10 000 regions. */
+#define DM_HOT_NODE_KEYS 16
 /* Children of a node. */
-#define DM_HOT_FANOUT (DM_HOT_KEYS + 1)
-/* Node levels over the blocks of up to 2^32 regions (9^10 blocks). */
+#define DM_HOT_FANOUT (DM_HOT_NODE_KEYS + 1)
+/* Node levels over the blocks of up to 2^32 regions (17^8 blocks). */
 #define DM_HOT_MAX_LEVELS 10
 /* write_bp of a record when writes are not known. */
 #define DM_HOT_WBP_UNKNOWN 0xffff
@@ -64,8 +67,8 @@ struct dm_hot_target {
 } __attribute__((aligned(64)));
 
 struct dm_hot_node {
-	uint64_t key[DM_HOT_KEYS];
-} __attribute__((aligned(64)));
+	uint64_t key[DM_HOT_NODE_KEYS];
+} __attribute__((aligned(128)));
 
 /* A region as an answer inside it reads it (its end: ends[]). Its age is
  * kept as the snapshot seq it would have at age 0: the monitor ages a
