@@ -105,6 +105,12 @@ static int hotness(damon_ctx *ctx, uint32_t target_id, uint64_t addr, uint64_t l
 		return -EINVAL;
 	if (dm_ctx_forked(ctx))
 		return -ECHILD;
+	/* A caller's struct as big as ours (most): written in place, field
+	 * by field and only on success, its sz kept. Copying an answer just
+	 * written field by field would stall: the wide loads of the copy
+	 * wait for the narrow stores (no store-to-load forwarding). */
+	if (sz >= sizeof(h))
+		return dm_publisher_hotness(&ctx->pub, target_id, addr, len, ret);
 	err = dm_publisher_hotness(&ctx->pub, target_id, addr, len, &h);
 	if (err)
 		return err;

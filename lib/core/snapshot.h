@@ -10,9 +10,10 @@
  *    lock held for two instructions is the honest choice there).
  *  - the hotness latch: damon_ctx_hotness() must be lock-free,
  *    allocation-free and async-signal-safe. The publisher writes the
- *    regions into two preallocated slots in turn under a sequence count
- *    (a seqcount latch): readers read the slot the count points at and retry
- *    if the count moved. One slot is always stable, so a reader in a signal
+ *    regions, with a search index over them (hot_table.h), into two
+ *    preallocated slots in turn under a sequence count (a seqcount latch):
+ *    readers read the slot the count points at and retry if the count
+ *    moved. One slot is always stable, so a reader in a signal
  *    handler that interrupted the publisher on its own thread still gets a
  *    consistent answer. Slot memory is never freed while the context lives
  *    (a slot that must grow is retired, not freed), so a reader racing with
@@ -69,46 +70,17 @@ struct damon_snapshot *dm_snapshot_new(const struct dm_alloc *a, uint32_t nr_tar
  * publisher and damon_snapshot_unref() both end here. */
 void dm_snapshot_unref(struct damon_snapshot *s);
 
-/* The region hotness is computed over: what the latch copies. The region
- * ends live in an array of their own (ends[]) so that the binary search
- * walks 8-byte keys packed together: 10k regions are 80 KB of keys. */
-struct dm_hot_region {
-	uint64_t start;
-	uint32_t access_rate_bp, age;
-};
-
-/* Who accessed a region, for hotness: apart, read only for the regions a
- * query covers. */
-struct dm_hot_who {
-	uint32_t nr_accesses, nr_writes; /* nr_writes DAMON_UNKNOWN: cannot tell */
-	int32_t node;			 /* -1: cannot tell */
-	uint32_t node_bp;
-	uint64_t cpus;			 /* with nr_cpus DAMON_UNKNOWN: cannot tell */
-	uint32_t nr_cpus, pad;
-};
-
-struct dm_hot_slot {
-	size_t cap_regions, cap_targets;
-	uint64_t seq;
-	size_t nr_regions;
-	uint32_t nr_targets;
-	uint32_t pad;
-	struct dm_snap_target *targets;   /* inside this allocation */
-	uint64_t *ends;                   /* inside this allocation */
-	struct dm_hot_region *regions;    /* inside this allocation */
-	struct dm_hot_who *who;           /* inside this allocation */
-	struct dm_hot_slot *retired_next; /* kept until the publisher is freed */
-};
+struct dm_hot_table;
 
 struct dm_publisher {
 	struct dm_alloc alloc;
 	/* Newest snapshot for damon_ctx_snapshot(). */
 	pthread_mutex_t lock;
 	struct damon_snapshot *newest;
-	/* Hotness latch. */
+	/* Hotness latch: two tables (hot_table.h). */
 	atomic_ulong latch_seq;
-	_Atomic(struct dm_hot_slot *) slot[2];
-	struct dm_hot_slot *retired;
+	_Atomic(struct dm_hot_table *) slot[2];
+	struct dm_hot_table *retired;
 };
 
 int dm_publisher_init(struct dm_publisher *p, const struct dm_alloc *a);
