@@ -63,6 +63,7 @@
 #include "maps.h"
 #include "ops.h"
 #include "../util/proc.h"
+#include "../util/fail.h"
 
 #define PAGE_SZ 4096ULL
 /* Armed pages per target (one per region: max_nr_regions is at most this). */
@@ -120,7 +121,7 @@ static size_t max_map_count(const char *proc_root)
 	FILE *f;
 
 	snprintf(path, sizeof(path), "%s/sys/vm/max_map_count", proc_root);
-	f = fopen(path, "re");
+	f = DM_FAIL(EACCES) ? NULL : fopen(path, "re");
 	if (f) {
 		if (fscanf(f, "%lu", &v) != 1)
 			v = 65530;
@@ -145,7 +146,9 @@ static int measure_trap(struct dm_ops_inst *in, struct dm_err *err)
 	r = dm_fault_join(&t, 4, err);
 	if (r)
 		return r;
-	p = mmap(NULL, PAGE_SZ, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	p = DM_FAIL(ENOMEM) ? MAP_FAILED
+			    : mmap(NULL, PAGE_SZ, PROT_READ | PROT_WRITE,
+				   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (p == MAP_FAILED) {
 		dm_fault_leave(t);
 		return dm_err_set(err, -errno, "fault: mmap of a scratch page failed");
@@ -230,7 +233,7 @@ static int fault_open(struct dm_ops_inst **ret, const struct dm_ops_cfg *cfg, st
 		fault_close(in);
 		return dm_err_set(err, r, "fault: proc path too long");
 	}
-	in->maps_fd = open(path, O_RDONLY | O_CLOEXEC);
+	in->maps_fd = DM_FAIL(EACCES) ? -1 : open(path, O_RDONLY | O_CLOEXEC);
 	if (in->maps_fd < 0) {
 		r = dm_err_set(err, -errno, "fault: cannot open %s: %s", path, strerror(errno));
 		fault_close(in);

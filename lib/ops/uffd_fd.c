@@ -14,6 +14,7 @@
 
 #include "uffd.h"
 #include "uffd_abi.h"
+#include "../util/fail.h"
 
 /*
  * The one mutable global of libdamon, and why: the kernel lets only one
@@ -72,7 +73,9 @@ static void atfork_child(void)
 
 static int uffd_syscall(struct dm_err *err)
 {
-	int fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK | UFFD_USER_MODE_ONLY);
+	int fd = (int)(DM_FAIL(EPERM) ? -1
+				      : syscall(SYS_userfaultfd,
+						O_CLOEXEC | O_NONBLOCK | UFFD_USER_MODE_ONLY));
 
 	if (fd >= 0)
 		return fd;
@@ -107,7 +110,7 @@ int dm_uffd_create(uint64_t *ret_features, struct dm_err *err)
 	fd = uffd_syscall(err);
 	if (fd < 0)
 		return fd;
-	r = ioctl(fd, UFFDIO_API, &api);
+	r = DM_FAIL(EINVAL) ? -1 : ioctl(fd, UFFDIO_API, &api);
 	close(fd);
 	if (r < 0)
 		return dm_err_set(err, -EOPNOTSUPP, "uffd_wp: UFFDIO_API handshake failed: %s",
@@ -128,7 +131,7 @@ int dm_uffd_create(uint64_t *ret_features, struct dm_err *err)
 	memset(&api, 0, sizeof(api));
 	api.api = UFFD_API;
 	api.features = want;
-	if (ioctl(fd, UFFDIO_API, &api) < 0) {
+	if ((DM_FAIL(EINVAL) ? -1 : ioctl(fd, UFFDIO_API, &api)) < 0) {
 		r = -errno;
 		close(fd);
 		return dm_err_set(err, r == -EINVAL ? -EOPNOTSUPP : r,
@@ -146,7 +149,9 @@ int dm_uffd_shared_get(uint64_t *ret_features, struct dm_err *err)
 
 	pthread_mutex_lock(&shared_uffd.lock);
 	if (!shared_uffd.atfork) {
-		if (pthread_atfork(atfork_prepare, atfork_parent, atfork_child)) {
+		if ((DM_FAIL(ENOMEM)
+			     ? ENOMEM
+			     : pthread_atfork(atfork_prepare, atfork_parent, atfork_child)) != 0) {
 			pthread_mutex_unlock(&shared_uffd.lock);
 			return dm_err_set(err, -ENOMEM, "uffd_wp: pthread_atfork failed");
 		}

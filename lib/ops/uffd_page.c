@@ -19,6 +19,7 @@
 #include "uffd.h"
 #include "uffd_abi.h"
 #include "../util/proc.h"
+#include "../util/fail.h"
 
 #define PAGE_SZ DM_UFFD_PAGE_SZ
 
@@ -36,7 +37,7 @@ int dm_uffd_wp_page(int uffd, uint64_t page, bool arm)
 		.mode = arm ? UFFDIO_WRITEPROTECT_MODE_WP : 0,
 	};
 
-	if (ioctl(uffd, UFFDIO_WRITEPROTECT, &wp) < 0)
+	if (((arm) && DM_FAIL(ENOMEM) ? -1 : ioctl(uffd, UFFDIO_WRITEPROTECT, &wp)) < 0)
 		return -errno;
 	return 0;
 }
@@ -65,7 +66,7 @@ int dm_uffd_arm_unless_huge(int pagemap_fd, uint64_t page)
 		.category_mask = PAGE_IS_HUGE,
 		.return_mask = PAGE_IS_HUGE | PAGE_IS_WPALLOWED,
 	};
-	int r = ioctl(pagemap_fd, PAGEMAP_SCAN, &a);
+	int r = DM_FAIL(ENOMEM) ? -1 : ioctl(pagemap_fd, PAGEMAP_SCAN, &a);
 
 	if (r < 0)
 		return -errno;
@@ -95,7 +96,7 @@ int64_t dm_uffd_scan_page(int pagemap_fd, uint64_t page, bool rearm)
 		.category_mask = PAGE_IS_WRITTEN | (rearm ? PAGE_IS_HUGE : 0),
 		.return_mask = PAGE_IS_WRITTEN | PAGE_IS_PRESENT | PAGE_IS_SWAPPED,
 	};
-	int r = ioctl(pagemap_fd, PAGEMAP_SCAN, &a);
+	int r = DM_FAIL(ENOMEM) ? -1 : ioctl(pagemap_fd, PAGEMAP_SCAN, &a);
 
 	if (r < 0)
 		return -errno;
@@ -135,7 +136,9 @@ int dm_uffd_scratch_check(int uffd, int pagemap_fd, uint64_t *ret_cost_ns, struc
 	int i, r = 0;
 	void *m;
 
-	m = mmap(NULL, 2 * PAGE_SZ, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	m = DM_FAIL(ENOMEM) ? MAP_FAILED
+			    : mmap(NULL, 2 * PAGE_SZ, PROT_READ | PROT_WRITE,
+				   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (m == MAP_FAILED)
 		return dm_err_set(err, -errno, "uffd_wp: mmap of a scratch page failed");
 	p = m;
@@ -144,7 +147,7 @@ int dm_uffd_scratch_check(int uffd, int pagemap_fd, uint64_t *ret_cost_ns, struc
 	reg.range.start = (uint64_t)(uintptr_t)m;
 	reg.range.len = 2 * PAGE_SZ;
 	reg.mode = UFFDIO_REGISTER_MODE_WP;
-	if (ioctl(uffd, UFFDIO_REGISTER, &reg) < 0) {
+	if ((DM_FAIL(ENOMEM) ? -1 : ioctl(uffd, UFFDIO_REGISTER, &reg)) < 0) {
 		r = dm_err_set(err, errno == EINVAL ? -EOPNOTSUPP : -errno,
 			       "uffd_wp: UFFDIO_REGISTER in write-protect mode failed on anonymous "
 			       "memory: %s",
@@ -213,7 +216,7 @@ int dm_uffd_open_pagemap(const char *proc_root, struct dm_err *err)
 	r = dm_proc_path(path, sizeof(path), proc_root, 0, "pagemap");
 	if (r < 0)
 		return dm_err_set(err, r, "uffd_wp: proc path too long");
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	fd = DM_FAIL(EACCES) ? -1 : open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return dm_err_set(err, -errno, "uffd_wp: cannot open %s: %s", path,
 				  strerror(errno));

@@ -46,6 +46,7 @@
 #include "uffd.h"
 #include "uffd_abi.h"
 #include "../util/proc.h"
+#include "../util/fail.h"
 
 #define PAGE_SZ DM_UFFD_PAGE_SZ
 
@@ -322,7 +323,7 @@ static int register_map(struct dm_ops_inst *inst, struct utarget *ut, struct map
 		.mode = UFFDIO_REGISTER_MODE_WP,
 	};
 
-	if (ioctl(inst->uffd, UFFDIO_REGISTER, &reg) == 0) {
+	if ((DM_FAIL(ENOMEM) ? -1 : ioctl(inst->uffd, UFFDIO_REGISTER, &reg)) == 0) {
 		e->state = MAP_OURS;
 		ut->nr_registered++;
 		return 0;

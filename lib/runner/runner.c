@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "runner.h"
+#include "../util/fail.h"
 
 #define THREAD_NAME "damon-mon"
 
@@ -23,11 +24,13 @@ static int manual_fds(struct dm_runner *r)
 	struct epoll_event ev = {.events = EPOLLIN};
 	int err;
 
-	r->fd = epoll_create1(EPOLL_CLOEXEC);
+	r->fd = DM_FAIL(EMFILE) ? -1 : epoll_create1(EPOLL_CLOEXEC);
 	if (r->fd < 0)
 		return -errno;
-	r->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
-	if (r->timer_fd < 0 || epoll_ctl(r->fd, EPOLL_CTL_ADD, r->timer_fd, &ev) < 0) {
+	r->timer_fd =
+		DM_FAIL(EMFILE) ? -1 : timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	if (r->timer_fd < 0 ||
+	    (DM_FAIL(ENOMEM) ? -1 : epoll_ctl(r->fd, EPOLL_CTL_ADD, r->timer_fd, &ev)) < 0) {
 		err = -errno;
 		if (r->timer_fd >= 0)
 			close(r->timer_fd);
@@ -51,7 +54,7 @@ int dm_runner_init(struct dm_runner *r, bool manual)
 		if (err)
 			return err;
 	} else {
-		r->fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		r->fd = DM_FAIL(EMFILE) ? -1 : eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 		if (r->fd < 0)
 			return -errno;
 	}
@@ -145,7 +148,7 @@ int dm_runner_start(struct dm_runner *r, dm_step_fn step, void *arg)
 	 * its own threads, never to the monitor. */
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
-	err = pthread_create(&r->thread, NULL, runner_main, r);
+	err = DM_FAIL(EAGAIN) ? EAGAIN : pthread_create(&r->thread, NULL, runner_main, r);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (err)
 		return -err;
