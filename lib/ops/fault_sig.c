@@ -385,6 +385,7 @@ static void atfork_child(void)
 {
 	struct hstate *hs = atomic_load(&g_hs);
 	struct sigaction cur;
+	int fd;
 
 	if (!hs)
 		return;
@@ -404,8 +405,11 @@ static void atfork_child(void)
 		}
 		atomic_store(&hs->tables[i], NULL);
 	}
-	/* the maps fd shows the parent's address space */
-	atomic_store(&hs->maps_fd, -1);
+	/* the maps fd shows the parent's address space: close the child's copy,
+	 * which nothing would close otherwise (one more fd in every child) */
+	fd = atomic_exchange(&hs->maps_fd, -1);
+	if (fd >= 0)
+		close(fd);
 	if (sigaction(SIGSEGV, NULL, &cur) == 0 && is_ours(&cur))
 		sigaction(SIGSEGV, &hs->prev[atomic_load(&hs->prev_idx) & 1], NULL);
 	reg.installed = false;
@@ -413,6 +417,9 @@ static void atfork_child(void)
 	reg.pid = 0;
 	pthread_mutex_init(&reg.lock, NULL);
 	atomic_store(&g_hs, NULL); /* the child starts afresh if it joins */
+	/* and so does the copy of the parent's state: our handler, if an
+	 * application handler still chains to it, finds g_hs NULL and returns */
+	munmap(hs, sizeof(*hs));
 }
 
 int dm_fault_sig_probe(struct dm_err *err)
