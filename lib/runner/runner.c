@@ -145,8 +145,16 @@ int dm_runner_start(struct dm_runner *r, dm_step_fn step, void *arg)
 	r->stop_req = false;
 	r->end_code = 0;
 	/* The thread inherits this mask: the application's signals go to
-	 * its own threads, never to the monitor. */
+	 * its own threads, never to the monitor. Not the signals of a fault
+	 * of the thread's own: blocked, they kill the process. The fault
+	 * backend's sample pages are anywhere in the process, the monitor's
+	 * own data included, and its SIGSEGV handler must resolve the
+	 * monitor's touch of one as it does the application's. */
 	sigfillset(&all);
+	sigdelset(&all, SIGSEGV);
+	sigdelset(&all, SIGBUS);
+	sigdelset(&all, SIGFPE);
+	sigdelset(&all, SIGILL);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	err = DM_FAIL(EAGAIN) ? EAGAIN : pthread_create(&r->thread, NULL, runner_main, r);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
