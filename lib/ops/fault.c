@@ -364,6 +364,7 @@ static int fault_update(struct dm_ops_inst *in, struct dm_ops_target *t, struct 
 {
 	struct collect c = {0};
 	struct ftarget *ft;
+	struct dm_range *rg;
 	char path[PATH_MAX];
 	size_t nr = 0;
 	int r;
@@ -393,10 +394,13 @@ static int fault_update(struct dm_ops_inst *in, struct dm_ops_target *t, struct 
 			return dm_err_set(err, r, "fault: invalid fixed ranges");
 		return r;
 	}
-	ft->ranges = dm_grow(&in->alloc, ft->ranges, &ft->cap_ranges, ft->nr_maps ? ft->nr_maps : 1,
-			     sizeof(*ft->ranges));
-	if (!ft->ranges)
+	/* not straight into ft->ranges: on failure the old array stays ours,
+	 * and cap_ranges keeps describing it */
+	rg = dm_grow(&in->alloc, ft->ranges, &ft->cap_ranges, ft->nr_maps ? ft->nr_maps : 1,
+		     sizeof(*ft->ranges));
+	if (!rg)
 		return dm_err_set(err, -ENOMEM, "fault: out of memory");
+	ft->ranges = rg;
 	for (size_t i = 0; i < ft->nr_maps; i++) {
 		if (ft->maps[i].vsyscall)
 			continue;
