@@ -366,7 +366,7 @@ static void kfx_free(void)
 static void kfx_setup(void)
 {
 	if (kfx_new() < 0)
-		kfx_dir[0] = '\0';
+		kfx_free(); /* what was copied; the scenario then says so */
 }
 
 static void scen_kernel(struct outcome *o)
