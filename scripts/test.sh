@@ -46,9 +46,13 @@ run_build() {
 	count_meson "$dir.test.log"
 }
 
+# build-ci is the release shape (its no-fault-hook test checks that the
+# library carries no fault injection hook); build-asan turns the hook on, so
+# that every call site failing once is also seen by ASan and LSan
+# (tests/test-faultinj.c).
 run_build build-ci -Dwerror=true -Dtests=enabled -Dpython=enabled -Db_sanitize=none
 run_build build-asan -Dwerror=true -Dtests=enabled -Dpython=disabled \
-	-Db_sanitize=address,undefined -Db_lundef=false
+	-Db_sanitize=address,undefined -Db_lundef=false -Dfault_injection=true
 
 if [ "${LIBDAMON_SKIP_VM:-0}" = 1 ] && [ "${CI:-}" != true ]; then
 	echo "== VM suite skipped (LIBDAMON_SKIP_VM=1)"

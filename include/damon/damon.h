@@ -390,6 +390,9 @@ const char *damon_version_string(void);
  *           sample_us > aggr_us; min_nr_regions < 3; min > max; only one of
  *           malloc_fn/free_fn set.
  *  -ENOMEM  out of memory.
+ *  -EMFILE, -ENFILE  no file descriptor left for the context's own (the
+ *           eventfd of damon_ctx_fd(); with DAMON_CTX_MANUAL its epoll and
+ *           timer fds).
  * Since: 0.1
  */
 int damon_ctx_new(damon_ctx **ret, const struct damon_ctx_opts *opts);

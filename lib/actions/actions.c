@@ -21,6 +21,7 @@
 #include "../probe/probe.h"
 #include "../util/proc.h"
 #include "actions.h"
+#include "../util/fail.h"
 
 #ifndef MADV_COLLAPSE
 #define MADV_COLLAPSE 25
@@ -150,7 +151,7 @@ static int open_pidfd(struct dm_action_target *t, struct dm_err *err)
 
 	if (t->pidfd >= 0)
 		return 0;
-	fd = syscall(SYS_pidfd_open, t->pid, 0);
+	fd = DM_FAIL(ESRCH) ? -1 : syscall(SYS_pidfd_open, t->pid, 0);
 	if (fd < 0)
 		return dm_err_set(err, -errno, "pidfd_open(%d): %s", (int)t->pid, strerror(errno));
 	t->pidfd = (int)fd;
@@ -164,12 +165,15 @@ static int advise(struct dm_action_target *t, int advice, uint64_t start, uint64
 	struct iovec iov = { .iov_base = (void *)(uintptr_t)start, .iov_len = end - start };
 	long r;
 
-	if (t->self)
+	if (t->self) {
+		if (DM_FAIL(EAGAIN))
+			return -EAGAIN;
 		return madvise((void *)(uintptr_t)start, end - start, advice) ? -errno : 0;
+	}
 	r = open_pidfd(t, err);
 	if (r)
 		return (int)r;
-	r = syscall(SYS_process_madvise, t->pidfd, &iov, 1, advice, 0);
+	r = DM_FAIL(EAGAIN) ? -1 : syscall(SYS_process_madvise, t->pidfd, &iov, 1, advice, 0);
 	if (r < 0)
 		return -errno;
 	return (size_t)r == end - start ? 0 : -ENOMEM;
@@ -244,7 +248,9 @@ static int64_t collapse(struct dm_action_target *t, uint64_t start, uint64_t end
 		int r = advise(t, MADV_COLLAPSE, b, b + HPAGE_SZ, err);
 
 		if (r == -EBUSY && t->self &&
-		    !madvise((void *)(uintptr_t)b, HPAGE_SZ, MADV_POPULATE_WRITE))
+		    (DM_FAIL(ENOMEM)
+			     ? -1
+			     : madvise((void *)(uintptr_t)b, HPAGE_SZ, MADV_POPULATE_WRITE)) == 0)
 			r = advise(t, MADV_COLLAPSE, b, b + HPAGE_SZ, err);
 
 		if (!r)
@@ -278,7 +284,7 @@ static int64_t migrate(struct dm_action_target *t, uint64_t start, uint64_t end,
 		for (; a < end && n < BATCH; a += PAGE_SZ)
 			pages[n++] = (void *)(uintptr_t)a;
 		/* Where are they now? (nodes NULL: a query) */
-		if (numa_move_pages(pid, n, pages, NULL, status, 0) < 0) {
+		if ((DM_FAIL(ENOMEM) ? -1 : numa_move_pages(pid, n, pages, NULL, status, 0)) < 0) {
 			if (errno == ESRCH)
 				return dm_err_set(err, -ESRCH, "process %d exited", (int)t->pid);
 			if (errno == EPERM)
@@ -294,7 +300,10 @@ static int64_t migrate(struct dm_action_target *t, uint64_t start, uint64_t end,
 			}
 		if (!k)
 			continue;
-		if (numa_move_pages(pid, k, pages, nodes, status, MPOL_MF_MOVE) < 0 && errno != ENOENT)
+		if ((DM_FAIL(ENOMEM)
+			     ? -1
+			     : numa_move_pages(pid, k, pages, nodes, status, MPOL_MF_MOVE)) < 0 &&
+		    errno != ENOENT)
 			continue;
 		for (unsigned long i = 0; i < k; i++)
 			if (status[i] == (int)nid)
@@ -445,7 +454,7 @@ static int open_pagemap(struct dm_action_target *t, struct dm_err *err)
 	r = dm_proc_path(path, sizeof(path), t->proc_root, t->self ? 0 : t->pid, "pagemap");
 	if (r)
 		return dm_err_set(err, r, "pagemap path too long");
-	t->pagemap_fd = open(path, O_RDONLY | O_CLOEXEC);
+	t->pagemap_fd = DM_FAIL(EACCES) ? -1 : open(path, O_RDONLY | O_CLOEXEC);
 	if (t->pagemap_fd < 0)
 		return dm_err_set(err, errno == ENOENT ? -ESRCH : -errno, "opening %s: %s", path,
 				  strerror(errno));
@@ -483,7 +492,7 @@ int64_t dm_action_apply_filtered(struct dm_action_target *t, uint32_t action, ui
 			.vec_len = sizeof(vec) / sizeof(vec[0]),
 			.return_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED | PAGE_IS_FILE | PAGE_IS_HUGE,
 		};
-		long k = ioctl(t->pagemap_fd, PAGEMAP_SCAN, &a);
+		long k = DM_FAIL(ENOMEM) ? -1 : ioctl(t->pagemap_fd, PAGEMAP_SCAN, &a);
 
 		if (k < 0) {
 			if (errno == ENOTTY || errno == EINVAL)

@@ -10,6 +10,7 @@
 
 #include "../util/proc.h"
 #include "internal.h"
+#include "../util/fail.h"
 
 /* The fields of struct damon_ctx_opts this version knows. */
 #define CTX_OPTS_MIN_SZ offsetofend(struct damon_ctx_opts, cpu_budget_permille)
@@ -154,10 +155,13 @@ _public_ int damon_ctx_new(damon_ctx **ret, const struct damon_ctx_opts *opts)
 	ctx->runner.timer_fd = -1;
 	pthread_mutex_init(&ctx->errlock, NULL);
 
-	page = mmap(NULL, (size_t)sysconf(_SC_PAGESIZE), PROT_READ | PROT_WRITE,
-		    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	page = DM_FAIL(ENOMEM) ? MAP_FAILED
+			       : mmap(NULL, (size_t)sysconf(_SC_PAGESIZE), PROT_READ | PROT_WRITE,
+				      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (page != MAP_FAILED) {
-		if (madvise(page, (size_t)sysconf(_SC_PAGESIZE), MADV_WIPEONFORK) == 0) {
+		if ((DM_FAIL(EINVAL) ? -1
+				     : madvise(page, (size_t)sysconf(_SC_PAGESIZE),
+					       MADV_WIPEONFORK)) == 0) {
 			ctx->canary = page;
 			*ctx->canary = DM_CANARY_MAGIC;
 		} else {

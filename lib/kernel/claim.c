@@ -15,6 +15,7 @@
 
 #include "kernel_int.h"
 #include "../util/names.h"
+#include "../util/fail.h"
 
 /* -EBUSY naming an exclusive module that runs, else 0. */
 int dm_kernel_check_modules(const struct dm_sysfs *fs, struct dm_err *err)
@@ -46,7 +47,7 @@ static int list_index_dirs(const struct dm_sysfs *fs, const char *path, unsigned
 	DIR *d;
 	int fd;
 
-	fd = openat(fs->fd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	fd = DM_FAIL(EACCES) ? -1 : openat(fs->fd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
 		return dm_err_set(err, -errno, "kernel: %s/%s cannot be listed: %s", fs->root, path,
 				  strerror(errno));

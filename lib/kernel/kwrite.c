@@ -14,6 +14,7 @@
 #include "kernel_int.h"
 #include "kscheme.h"
 #include "../util/names.h"
+#include "../util/fail.h"
 
 /* The top-level "System RAM" ranges of /proc/iomem. */
 static int system_ram(struct dm_kernel *k, struct dm_range *v, size_t cap, size_t *ret_n,
@@ -24,7 +25,7 @@ static int system_ram(struct dm_kernel *k, struct dm_range *v, size_t cap, size_
 	FILE *f;
 
 	snprintf(path, sizeof(path), "%s/iomem", k->proc_root);
-	f = fopen(path, "re");
+	f = DM_FAIL(EACCES) ? NULL : fopen(path, "re");
 	if (!f)
 		return dm_err_set(err, -errno,
 				  "kernel: %s cannot be read for paddr's default "

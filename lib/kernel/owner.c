@@ -11,6 +11,7 @@
 
 #include "owner.h"
 #include "../util/proc.h"
+#include "../util/fail.h"
 
 int dm_proc_start_time(const char *proc_root, pid_t pid, uint64_t *ret)
 {
@@ -55,7 +56,7 @@ int dm_proc_pidns(const char *proc_root, struct dm_pidns *ret)
 
 	if (dm_proc_path(path, sizeof(path), proc_root, 0, "ns/pid") < 0)
 		return -EINVAL;
-	if (stat(path, &st) < 0)
+	if ((DM_FAIL(ENOENT) ? -1 : stat(path, &st)) < 0)
 		return -errno;
 	ret->dev = (uint64_t)st.st_dev;
 	ret->ino = (uint64_t)st.st_ino;
@@ -122,11 +123,13 @@ int dm_owner_write(const char *run_dir, unsigned long idx, const struct dm_owner
 	len = snprintf(line, sizeof(line), "libdamon 2 %d %llu %d %llu %llu\n", (int)rec->owner,
 		       (unsigned long long)rec->start_time, (int)rec->kdamond_pid,
 		       (unsigned long long)rec->ns.dev, (unsigned long long)rec->ns.ino);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+	fd = DM_FAIL(EACCES)
+		     ? -1
+		     : open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0)
 		return dm_err_set(err, -errno, "kernel: cannot write libdamon's record %s: %s", tmp,
 				  strerror(errno));
-	if (write(fd, line, (size_t)len) != len) {
+	if ((DM_FAIL(ENOSPC) ? -1 : write(fd, line, (size_t)len)) != len) {
 		int e = errno ? errno : EIO;
 
 		close(fd);
@@ -135,7 +138,7 @@ int dm_owner_write(const char *run_dir, unsigned long idx, const struct dm_owner
 				  strerror(e));
 	}
 	close(fd);
-	if (rename(tmp, path) < 0) {
+	if ((DM_FAIL(EACCES) ? -1 : rename(tmp, path)) < 0) {
 		int e = errno;
 
 		unlink(tmp);
@@ -161,16 +164,16 @@ int dm_owner_lock(const char *run_dir, int *ret_fd, struct dm_err *err)
 
 	if (!run_dir)
 		run_dir = DM_RUN_DIR_DEFAULT;
-	if (mkdir(run_dir, 0700) < 0 && errno != EEXIST)
+	if ((DM_FAIL(EACCES) ? -1 : mkdir(run_dir, 0700)) < 0 && errno != EEXIST)
 		return dm_err_set(err, -errno,
 				  "kernel: cannot create libdamon's run directory %s: %s", run_dir,
 				  strerror(errno));
 	snprintf(path, sizeof(path), "%s/lock", run_dir);
-	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	fd = DM_FAIL(EACCES) ? -1 : open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0)
 		return dm_err_set(err, -errno, "kernel: cannot open libdamon's lock %s: %s", path,
 				  strerror(errno));
-	if (fcntl(fd, F_SETLK, &fl) < 0) {
+	if ((DM_FAIL(ENOLCK) ? -1 : fcntl(fd, F_SETLK, &fl)) < 0) {
 		int e = errno;
 		struct flock who = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
 

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "sysfs.h"
+#include "../util/fail.h"
 
 #define PATH_SZ 512
 
@@ -17,7 +18,7 @@ int dm_sysfs_open(struct dm_sysfs *s, const char *root, struct dm_err *err)
 	if (!root)
 		root = "/sys";
 	snprintf(s->root, sizeof(s->root), "%s", root);
-	s->fd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	s->fd = DM_FAIL(EACCES) ? -1 : open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (s->fd < 0)
 		return dm_err_set(err, -errno, "kernel: %s cannot be opened: %s", root,
 				  strerror(errno));
@@ -87,16 +88,16 @@ static int vread(const struct dm_sysfs *s, char *buf, size_t sz, struct dm_err *
 
 	buf[0] = '\0';
 	/* O_NONBLOCK: a FIFO planted where a file should be must not hang us. */
-	fd = openat(s->fd, p, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	fd = DM_FAIL(EACCES) ? -1 : openat(s->fd, p, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (fd < 0)
 		return dm_err_set(err, -errno, "kernel: %s/%s cannot be read: %s", s->root, p,
 				  strerror(errno));
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+	if ((DM_FAIL(EIO) ? -1 : fstat(fd, &st)) < 0 || !S_ISREG(st.st_mode)) {
 		rc = dm_err_set(err, -EINVAL, "kernel: %s/%s is not a regular file", s->root, p);
 		goto out;
 	}
 	for (;;) {
-		ssize_t n = read(fd, buf + len, sz - 1 - len);
+		ssize_t n = DM_FAIL(EIO) ? -1 : read(fd, buf + len, sz - 1 - len);
 
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -189,12 +190,14 @@ static int vwrite(const struct dm_sysfs *s, const char *val, struct dm_err *err,
 	int fd;
 
 	/* O_TRUNC as a shell's ">" does: sysfs ignores it, a recorded tree needs it */
-	fd = openat(s->fd, p, O_WRONLY | O_TRUNC | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	fd = DM_FAIL(EACCES)
+		     ? -1
+		     : openat(s->fd, p, O_WRONLY | O_TRUNC | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (fd < 0)
 		return dm_err_set(err, -errno, "kernel: %s/%s cannot be opened for writing: %s",
 				  s->root, p, strerror(errno));
 	do
-		n = write(fd, val, len);
+		n = DM_FAIL(EIO) ? -1 : write(fd, val, len);
 	while (n < 0 && errno == EINTR);
 	if (n < 0) {
 		int e = errno;

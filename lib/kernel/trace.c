@@ -42,6 +42,7 @@
 
 #include "kernel_int.h"
 #include "../util/proc.h"
+#include "../util/fail.h"
 
 /* PF_KTHREAD of include/linux/sched.h: the flags field of /proc/PID/stat */
 #define DM_PF_KTHREAD 0x00200000u
@@ -215,7 +216,9 @@ int dm_ktrace_open(struct dm_kernel *k, struct dm_err *err)
 	if (k->wake_epfd >= 0)
 		pa.wakeup_events = 1;
 	/* bound to our kdamond: other kdamonds' events never reach us */
-	fd = (int)syscall(SYS_perf_event_open, &pa, k->kdamond_pid, -1, -1, PERF_FLAG_FD_CLOEXEC);
+	fd = (int)(DM_FAIL(EACCES) ? -1
+				   : syscall(SYS_perf_event_open, &pa, k->kdamond_pid, -1, -1,
+					     PERF_FLAG_FD_CLOEXEC));
 	if (fd < 0)
 		return dm_err_set(err, -errno,
 				  "kernel: perf_event_open of damon:damon_aggregated "
@@ -224,7 +227,9 @@ int dm_ktrace_open(struct dm_kernel *k, struct dm_err *err)
 				  strerror(errno));
 	n = ring_pages(k);
 	k->ring_sz = (n + 1) * pg;
-	k->ring = mmap(NULL, k->ring_sz, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	k->ring = DM_FAIL(ENOMEM)
+			  ? MAP_FAILED
+			  : mmap(NULL, k->ring_sz, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	if (k->ring == MAP_FAILED) {
 		rc = -errno;
 		k->ring = NULL;
@@ -237,7 +242,7 @@ int dm_ktrace_open(struct dm_kernel *k, struct dm_err *err)
 	if (k->wake_epfd >= 0) {
 		struct epoll_event ev = {.events = EPOLLIN};
 
-		if (epoll_ctl(k->wake_epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+		if ((DM_FAIL(ENOMEM) ? -1 : epoll_ctl(k->wake_epfd, EPOLL_CTL_ADD, fd, &ev)) < 0) {
 			rc = -errno;
 			munmap(k->ring, k->ring_sz);
 			k->ring = NULL;

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "kernel_int.h"
+#include "../util/fail.h"
 
 #define MAX_TRIED (1u << 20)
 
@@ -35,7 +36,7 @@ static int list_regions(struct dm_kernel *k, const char *dir, size_t *ret, struc
 	DIR *d;
 	int fd;
 
-	fd = openat(k->fs.fd, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	fd = DM_FAIL(EACCES) ? -1 : openat(k->fs.fd, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
 		return dm_err_set(err, -errno, "kernel: %s/%s cannot be listed: %s", k->fs.root,
 				  dir, strerror(errno));

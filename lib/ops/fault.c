@@ -63,6 +63,7 @@
 #include "maps.h"
 #include "ops.h"
 #include "../util/proc.h"
+#include "../util/fail.h"
 
 #define PAGE_SZ 4096ULL
 /* Armed pages per target (one per region: max_nr_regions is at most this). */
@@ -120,7 +121,7 @@ static size_t max_map_count(const char *proc_root)
 	FILE *f;
 
 	snprintf(path, sizeof(path), "%s/sys/vm/max_map_count", proc_root);
-	f = fopen(path, "re");
+	f = DM_FAIL(EACCES) ? NULL : fopen(path, "re");
 	if (f) {
 		if (fscanf(f, "%lu", &v) != 1)
 			v = 65530;
@@ -145,7 +146,9 @@ static int measure_trap(struct dm_ops_inst *in, struct dm_err *err)
 	r = dm_fault_join(&t, 4, err);
 	if (r)
 		return r;
-	p = mmap(NULL, PAGE_SZ, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	p = DM_FAIL(ENOMEM) ? MAP_FAILED
+			    : mmap(NULL, PAGE_SZ, PROT_READ | PROT_WRITE,
+				   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (p == MAP_FAILED) {
 		dm_fault_leave(t);
 		return dm_err_set(err, -errno, "fault: mmap of a scratch page failed");
@@ -230,7 +233,7 @@ static int fault_open(struct dm_ops_inst **ret, const struct dm_ops_cfg *cfg, st
 		fault_close(in);
 		return dm_err_set(err, r, "fault: proc path too long");
 	}
-	in->maps_fd = open(path, O_RDONLY | O_CLOEXEC);
+	in->maps_fd = DM_FAIL(EACCES) ? -1 : open(path, O_RDONLY | O_CLOEXEC);
 	if (in->maps_fd < 0) {
 		r = dm_err_set(err, -errno, "fault: cannot open %s: %s", path, strerror(errno));
 		fault_close(in);
@@ -361,6 +364,7 @@ static int fault_update(struct dm_ops_inst *in, struct dm_ops_target *t, struct 
 {
 	struct collect c = {0};
 	struct ftarget *ft;
+	struct dm_range *rg;
 	char path[PATH_MAX];
 	size_t nr = 0;
 	int r;
@@ -390,10 +394,13 @@ static int fault_update(struct dm_ops_inst *in, struct dm_ops_target *t, struct 
 			return dm_err_set(err, r, "fault: invalid fixed ranges");
 		return r;
 	}
-	ft->ranges = dm_grow(&in->alloc, ft->ranges, &ft->cap_ranges, ft->nr_maps ? ft->nr_maps : 1,
-			     sizeof(*ft->ranges));
-	if (!ft->ranges)
+	/* not straight into ft->ranges: on failure the old array stays ours,
+	 * and cap_ranges keeps describing it */
+	rg = dm_grow(&in->alloc, ft->ranges, &ft->cap_ranges, ft->nr_maps ? ft->nr_maps : 1,
+		     sizeof(*ft->ranges));
+	if (!rg)
 		return dm_err_set(err, -ENOMEM, "fault: out of memory");
+	ft->ranges = rg;
 	for (size_t i = 0; i < ft->nr_maps; i++) {
 		if (ft->maps[i].vsyscall)
 			continue;

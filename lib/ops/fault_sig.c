@@ -41,6 +41,7 @@
 
 #include "fault_abi.h"
 #include "fault_sig.h"
+#include "../util/fail.h"
 
 #define PAGE_SZ	    4096ULL
 #define MAX_TABLES  64
@@ -384,6 +385,7 @@ static void atfork_child(void)
 {
 	struct hstate *hs = atomic_load(&g_hs);
 	struct sigaction cur;
+	int fd;
 
 	if (!hs)
 		return;
@@ -403,8 +405,11 @@ static void atfork_child(void)
 		}
 		atomic_store(&hs->tables[i], NULL);
 	}
-	/* the maps fd shows the parent's address space */
-	atomic_store(&hs->maps_fd, -1);
+	/* the maps fd shows the parent's address space: close the child's copy,
+	 * which nothing would close otherwise (one more fd in every child) */
+	fd = atomic_exchange(&hs->maps_fd, -1);
+	if (fd >= 0)
+		close(fd);
 	if (sigaction(SIGSEGV, NULL, &cur) == 0 && is_ours(&cur))
 		sigaction(SIGSEGV, &hs->prev[atomic_load(&hs->prev_idx) & 1], NULL);
 	reg.installed = false;
@@ -412,6 +417,9 @@ static void atfork_child(void)
 	reg.pid = 0;
 	pthread_mutex_init(&reg.lock, NULL);
 	atomic_store(&g_hs, NULL); /* the child starts afresh if it joins */
+	/* and so does the copy of the parent's state: our handler, if an
+	 * application handler still chains to it, finds g_hs NULL and returns */
+	munmap(hs, sizeof(*hs));
 }
 
 int dm_fault_sig_probe(struct dm_err *err)
@@ -423,7 +431,7 @@ int dm_fault_sig_probe(struct dm_err *err)
 	if (!DM_FAULT_ARCH_OK)
 		return dm_err_set(err, -EOPNOTSUPP,
 				  "fault: reads the page-fault error code of x86-64 only");
-	fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+	fd = DM_FAIL(EMFILE) ? -1 : open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return dm_err_set(err, -errno, "fault: cannot open /proc/self/maps: %s",
 				  strerror(errno));
@@ -447,13 +455,15 @@ static struct hstate *hs_get(struct dm_err *err)
 
 	if (hs && reg.pid == getpid())
 		return hs;
-	hs = mmap(NULL, sizeof(*hs), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	hs = DM_FAIL(ENOMEM) ? MAP_FAILED
+			     : mmap(NULL, sizeof(*hs), PROT_READ | PROT_WRITE,
+				    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (hs == MAP_FAILED) {
 		dm_err_set(err, -errno, "fault: cannot map the handler's state: %s",
 			   strerror(errno));
 		return NULL;
 	}
-	fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+	fd = DM_FAIL(EMFILE) ? -1 : open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
 		dm_err_set(err, -errno, "fault: cannot open /proc/self/maps: %s", strerror(errno));
 		munmap(hs, sizeof(*hs));
@@ -492,7 +502,9 @@ int dm_fault_join(struct dm_fault_table **ret, size_t max_pages, struct dm_err *
 			       MAX_TABLES);
 		goto out;
 	}
-	t = mmap(NULL, sz, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	t = DM_FAIL(ENOMEM)
+		    ? MAP_FAILED
+		    : mmap(NULL, sz, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (t == MAP_FAILED) {
 		t = NULL;
 		r = dm_err_set(err, -errno, "fault: cannot map a table of %zu pages: %s", cap,
@@ -505,14 +517,14 @@ int dm_fault_join(struct dm_fault_table **ret, size_t max_pages, struct dm_err *
 	t->pid = getpid();
 	t->index = (uint32_t)idx;
 	if (!reg.atfork) {
-		if (pthread_atfork(NULL, NULL, atfork_child)) {
+		if ((DM_FAIL(ENOMEM) ? ENOMEM : pthread_atfork(NULL, NULL, atfork_child)) != 0) {
 			r = dm_err_set(err, -ENOMEM, "fault: pthread_atfork failed");
 			goto out;
 		}
 		reg.atfork = true;
 	}
 	if (!reg.installed) {
-		if (sigaction(SIGSEGV, NULL, &cur)) {
+		if ((DM_FAIL(EINVAL) ? -1 : sigaction(SIGSEGV, NULL, &cur)) < 0) {
 			r = dm_err_set(err, -errno, "fault: cannot read the SIGSEGV disposition");
 			goto out;
 		}
@@ -602,7 +614,8 @@ int dm_fault_arm(struct dm_fault_table *t, uint64_t page, size_t nr_pages, int p
 	}
 	if (!k)
 		return -ENOSPC;
-	if (mprotect((void *)(uintptr_t)page, k * PAGE_SZ, PROT_NONE)) {
+	if ((DM_FAIL(ENOMEM) ? -1 : mprotect((void *)(uintptr_t)page, k * PAGE_SZ, PROT_NONE)) <
+	    0) {
 		int e = -errno;
 
 		for (size_t j = 0; j < k; j++)

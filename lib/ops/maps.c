@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include "maps.h"
+#include "../util/fail.h"
 
 static bool is_eol(char c)
 {
@@ -210,11 +211,11 @@ int dm_maps_foreach(const char *path, dm_maps_cb cb, void *userdata)
 
 	if (!path || !cb)
 		return -EINVAL;
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	fd = DM_FAIL(EACCES) ? -1 : open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 	if (fd < 0)
 		return -errno;
 	for (;;) {
-		ssize_t n = read(fd, buf + len, sizeof(buf) - 1 - len);
+		ssize_t n = DM_FAIL(EIO) ? -1 : read(fd, buf + len, sizeof(buf) - 1 - len);
 		size_t pos = 0;
 		char *nl;
 

@@ -57,6 +57,7 @@
 #include "ops.h"
 #include "pagemap.h"
 #include "../util/proc.h"
+#include "../util/fail.h"
 
 #define PAGE_SZ 4096ULL
 
@@ -308,7 +309,7 @@ static int pfns_visible(struct dm_ops_inst *in, struct dm_err *err)
 
 	if (dm_proc_path(path, sizeof(path), in->proc_root, 0, "pagemap") < 0)
 		return 0;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	fd = DM_FAIL(EACCES) ? -1 : open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return 0;
 	got = dm_pfile_read(fd, &idx, 1, &e, NULL, NULL);
@@ -366,13 +367,13 @@ int dm_page_idle_open_io(struct dm_ops_inst **ret, const struct dm_ops_cfg *cfg,
 		goto fail;
 	}
 	strcpy(in->proc_root, proc_root);
-	in->bitmap_fd = open(bitmap, O_RDWR | O_CLOEXEC);
+	in->bitmap_fd = DM_FAIL(EACCES) ? -1 : open(bitmap, O_RDWR | O_CLOEXEC);
 	if (in->bitmap_fd < 0) {
 		r = dm_err_set(err, -errno, "page_idle: cannot open %s: %s", bitmap,
 			       strerror(errno));
 		goto fail;
 	}
-	in->kpf_fd = open(kpf, O_RDONLY | O_CLOEXEC);
+	in->kpf_fd = DM_FAIL(EACCES) ? -1 : open(kpf, O_RDONLY | O_CLOEXEC);
 	if (in->kpf_fd < 0) {
 		r = dm_err_set(err, -errno, "page_idle: cannot open %s: %s", kpf, strerror(errno));
 		goto fail;
@@ -409,7 +410,7 @@ static int pi_target_init(struct dm_ops_inst *in, struct dm_ops_target *t, struc
 			return dm_err_set(err, -EPERM,
 					  "page_idle: this process cannot read %s (%s)", path,
 					  strerror(errno));
-		fd = open(path, O_RDONLY | O_CLOEXEC);
+		fd = DM_FAIL(EACCES) ? -1 : open(path, O_RDONLY | O_CLOEXEC);
 		if (fd < 0) {
 			if (errno == ENOENT || errno == ESRCH)
 				return dm_err_set(err, -ESRCH,

@@ -19,6 +19,7 @@
 
 #include "pagemap.h"
 #include "../util/proc.h"
+#include "../util/fail.h"
 
 static ssize_t io_pread(const struct dm_pfile_io *io, int fd, void *buf, size_t len, off_t off)
 {
@@ -26,7 +27,7 @@ static ssize_t io_pread(const struct dm_pfile_io *io, int fd, void *buf, size_t 
 
 	do {
 		r = io && io->pread ? io->pread(fd, buf, len, off, io->arg)
-				    : pread(fd, buf, len, off);
+				    : (DM_FAIL(EIO) ? -1 : pread(fd, buf, len, off));
 	} while (r < 0 && errno == EINTR);
 	return r < 0 ? -errno : r;
 }
@@ -38,7 +39,7 @@ static ssize_t io_pwrite(const struct dm_pfile_io *io, int fd, const void *buf, 
 
 	do {
 		r = io && io->pwrite ? io->pwrite(fd, buf, len, off, io->arg)
-				     : pwrite(fd, buf, len, off);
+				     : (DM_FAIL(EIO) ? -1 : pwrite(fd, buf, len, off));
 	} while (r < 0 && errno == EINTR);
 	return r < 0 ? -errno : r;
 }
@@ -172,7 +173,7 @@ int dm_iomem_system_ram(const char *proc_root, struct dm_range *ret, size_t cap)
 		     proc_root && *proc_root ? proc_root : DM_PROC_ROOT_DEFAULT) >=
 	    (int)sizeof(path))
 		return -ENAMETOOLONG;
-	f = fopen(path, "re");
+	f = DM_FAIL(EACCES) ? NULL : fopen(path, "re");
 	if (!f)
 		return -errno;
 	while (fgets(line, sizeof(line), f)) {

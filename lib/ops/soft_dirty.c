@@ -62,6 +62,7 @@
 #include "ops.h"
 #include "pagemap.h"
 #include "../util/proc.h"
+#include "../util/fail.h"
 
 #define PAGE_SZ 4096ULL
 
@@ -128,7 +129,7 @@ static int open_proc(const char *proc_root, pid_t pid, const char *file, int fla
 
 	if (dm_proc_path(path, sizeof(path), proc_root, pid, file) < 0)
 		return dm_err_set(err, -ENAMETOOLONG, "soft_dirty: proc path too long");
-	fd = open(path, flags | O_CLOEXEC);
+	fd = DM_FAIL(EACCES) ? -1 : open(path, flags | O_CLOEXEC);
 	if (fd >= 0)
 		return fd;
 	switch (errno) {
@@ -159,7 +160,9 @@ int dm_soft_dirty_probe(const char *proc_root, pid_t pid, struct dm_err *err)
 	/* A new mapping is soft-dirty as a whole until the next clear (the
 	 * kernel marks the VMA). Without CONFIG_MEM_SOFT_DIRTY bit 55 is never
 	 * set. Only reads: nothing of this process is cleared. */
-	m = mmap(NULL, PAGE_SZ, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	m = DM_FAIL(ENOMEM) ? MAP_FAILED
+			    : mmap(NULL, PAGE_SZ, PROT_READ | PROT_WRITE,
+				   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (m == MAP_FAILED)
 		return dm_err_set(err, -errno, "soft_dirty: mmap of a scratch page failed");
 	p = m;
@@ -296,7 +299,7 @@ static int clear_refs(struct dm_ops_inst *in, struct starget *st)
 	ssize_t r;
 
 	do
-		r = pwrite(st->clear_fd, "4", 1, 0);
+		r = DM_FAIL(EIO) ? -1 : pwrite(st->clear_fd, "4", 1, 0);
 	while (r < 0 && errno == EINTR);
 	if (r != 1)
 		return r < 0 ? -errno : -EIO;

@@ -26,300 +26,34 @@
  * UFFDIO_WRITEPROTECT 1.6-2.3 us (PAGEMAP_SCAN + WP_MATCHING 1.9-2.8 us, the
  * most on unpopulated pages), disarm 1.5 us, check only 1.8-2.2 us, check and
  * re-arm 1.5 us (not written) to 2.4-3.5 us (written).
+ *
+ * This file: instances, targets, mappings and the ops table; the shared
+ * userfaultfd and the page operations are in uffd_fd.c and uffd_page.c.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
-#include <sys/mman.h>
-#include <sys/syscall.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <damon/damon.h>
 
 #include "maps.h"
 #include "ops.h"
+#include "uffd.h"
 #include "uffd_abi.h"
 #include "../util/proc.h"
+#include "../util/fail.h"
 
-#define PAGE_SZ 4096ULL
+#define PAGE_SZ DM_UFFD_PAGE_SZ
 
 static uint64_t page_of(uint64_t addr)
 {
 	return addr & ~(PAGE_SZ - 1);
 }
-
-/* ------------------------------------------------------------------------ */
-/* The process's one userfaultfd                                            */
-/* ------------------------------------------------------------------------ */
-
-/*
- * The one mutable global of libdamon, and why: the kernel lets only one
- * userfaultfd own a mapping; registering it with a second one fails with
- * EBUSY. Two contexts of the same process (two monitors, or one per heap)
- * must therefore share one userfaultfd, which only process-wide state can
- * give them. It is refcounted by the ops instances using it and closed with
- * the last one, which unregisters every mapping.
- *
- * It remembers the pid that created it: after fork() the child inherits the
- * descriptor, but that userfaultfd still acts on the parent's address space.
- * A child therefore forgets it (closing only its own inherited copy) and
- * makes its own on its first open(); instances inherited from the parent
- * never touch it in the child.
- *
- * The kernel releases a userfaultfd, and unregisters the mappings it holds,
- * only when the last descriptor of it closes, and a fork()ed child holds a
- * copy. While one did (a child that never uses libdamon, for as long as it
- * lived), every mapping of the parent stayed registered after the parent's
- * last close, and the parent's next start failed with EBUSY ("registered
- * with another userfaultfd"). So the child closes its copy as it is born
- * (pthread_atfork), and the last instance unregisters what it registered
- * before closing (unregister_ours()): the child may not have run its fork
- * handler yet when the parent stops. The check in shared_uffd_get() still
- * covers children made without fork() handlers (a raw clone()).
- */
-static struct {
-	pthread_mutex_t lock;
-	int fd;	     /* -1: none */
-	pid_t owner; /* getpid() of the process that created fd */
-	unsigned long refs;
-	uint64_t features; /* enabled with UFFDIO_API */
-	bool atfork;	   /* the fork() handlers are registered */
-} shared_uffd = {.lock = PTHREAD_MUTEX_INITIALIZER, .fd = -1};
-
-/* Held across fork(): the child sees no half-made descriptor. */
-static void atfork_prepare(void)
-{
-	pthread_mutex_lock(&shared_uffd.lock);
-}
-
-static void atfork_parent(void)
-{
-	pthread_mutex_unlock(&shared_uffd.lock);
-}
-
-static void atfork_child(void)
-{
-	if (shared_uffd.fd >= 0)
-		close(shared_uffd.fd);
-	shared_uffd.fd = -1;
-	shared_uffd.refs = 0;
-	pthread_mutex_unlock(&shared_uffd.lock);
-}
-
-static int uffd_syscall(struct dm_err *err)
-{
-	int fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK | UFFD_USER_MODE_ONLY);
-
-	if (fd >= 0)
-		return fd;
-	switch (errno) {
-	case ENOSYS:
-		return dm_err_set(err, -EOPNOTSUPP,
-				  "uffd_wp: this kernel has no userfaultfd system call "
-				  "(CONFIG_USERFAULTFD is off)");
-	case EINVAL:
-		return dm_err_set(err, -EOPNOTSUPP,
-				  "uffd_wp: this kernel's userfaultfd lacks UFFD_USER_MODE_ONLY "
-				  "(needs Linux >= 5.11, and >= 6.7 for UFFD_FEATURE_WP_ASYNC)");
-	case EPERM:
-		return dm_err_set(err, -EPERM,
-				  "uffd_wp: userfaultfd was denied (EPERM): set sysctl "
-				  "vm.unprivileged_userfaultfd=1 or lift the seccomp/security "
-				  "policy that blocks it");
-	default:
-		return dm_err_set(err, -errno, "uffd_wp: userfaultfd failed: %s", strerror(errno));
-	}
-}
-
-/* A new userfaultfd with asynchronous write protection enabled. */
-static int uffd_create(uint64_t *ret_features, struct dm_err *err)
-{
-	struct uffdio_api api = {.api = UFFD_API};
-	uint64_t want;
-	int fd, r;
-
-	/* UFFDIO_API may be called once per descriptor: ask what the kernel
-	 * offers on a throwaway one, so that a refusal can name what is missing. */
-	fd = uffd_syscall(err);
-	if (fd < 0)
-		return fd;
-	r = ioctl(fd, UFFDIO_API, &api);
-	close(fd);
-	if (r < 0)
-		return dm_err_set(err, -EOPNOTSUPP, "uffd_wp: UFFDIO_API handshake failed: %s",
-				  strerror(errno));
-	if (!(api.features & UFFD_FEATURE_WP_ASYNC))
-		return dm_err_set(err, -EOPNOTSUPP,
-				  "uffd_wp: this kernel's userfaultfd lacks UFFD_FEATURE_WP_ASYNC "
-				  "(needs Linux >= 6.7 built with CONFIG_PTE_MARKER_UFFD_WP)");
-	/* WP_UNPOPULATED: arming a never-touched page installs a marker, so its
-	 * first write is seen too. WP_HUGETLBFS_SHMEM: shared anonymous memory
-	 * (shmem) can be registered as well. */
-	want = UFFD_FEATURE_WP_ASYNC |
-	       (api.features & (UFFD_FEATURE_WP_UNPOPULATED | UFFD_FEATURE_WP_HUGETLBFS_SHMEM));
-
-	fd = uffd_syscall(err);
-	if (fd < 0)
-		return fd;
-	memset(&api, 0, sizeof(api));
-	api.api = UFFD_API;
-	api.features = want;
-	if (ioctl(fd, UFFDIO_API, &api) < 0) {
-		r = -errno;
-		close(fd);
-		return dm_err_set(err, r == -EINVAL ? -EOPNOTSUPP : r,
-				  "uffd_wp: UFFDIO_API refused features 0x%llx: %s",
-				  (unsigned long long)want, strerror(-r));
-	}
-	*ret_features = want;
-	return fd;
-}
-
-static int shared_uffd_get(uint64_t *ret_features, struct dm_err *err)
-{
-	pid_t self = getpid();
-	int fd;
-
-	pthread_mutex_lock(&shared_uffd.lock);
-	if (!shared_uffd.atfork) {
-		if (pthread_atfork(atfork_prepare, atfork_parent, atfork_child)) {
-			pthread_mutex_unlock(&shared_uffd.lock);
-			return dm_err_set(err, -ENOMEM, "uffd_wp: pthread_atfork failed");
-		}
-		shared_uffd.atfork = true;
-	}
-	if (shared_uffd.fd >= 0 && shared_uffd.owner != self) {
-		/* Inherited through fork(): it belongs to the parent's address
-		 * space. Dropping our copy does not affect the parent's. */
-		close(shared_uffd.fd);
-		shared_uffd.fd = -1;
-		shared_uffd.refs = 0;
-	}
-	if (shared_uffd.fd < 0) {
-		fd = uffd_create(&shared_uffd.features, err);
-		if (fd < 0) {
-			pthread_mutex_unlock(&shared_uffd.lock);
-			return fd;
-		}
-		shared_uffd.fd = fd;
-		shared_uffd.owner = self;
-		shared_uffd.refs = 0;
-	}
-	shared_uffd.refs++;
-	fd = shared_uffd.fd;
-	*ret_features = shared_uffd.features;
-	pthread_mutex_unlock(&shared_uffd.lock);
-	return fd;
-}
-
-static void shared_uffd_put(int fd, pid_t owner)
-{
-	if (owner != getpid())
-		return; /* an instance inherited by a fork()ed child */
-	pthread_mutex_lock(&shared_uffd.lock);
-	if (shared_uffd.fd == fd && shared_uffd.owner == owner && shared_uffd.refs &&
-	    !--shared_uffd.refs) {
-		close(shared_uffd.fd);
-		shared_uffd.fd = -1;
-	}
-	pthread_mutex_unlock(&shared_uffd.lock);
-}
-
-/* ------------------------------------------------------------------------ */
-/* Page operations                                                          */
-/* ------------------------------------------------------------------------ */
-
-/*
- * Arm/disarm one page. Arming with UFFDIO_WRITEPROTECT rather than a
- * PAGEMAP_SCAN with PM_SCAN_WP_MATCHING: both cost one syscall walking one
- * page, but UFFDIO_WRITEPROTECT measured 10-35% cheaper on unpopulated pages
- * (it installs the marker directly) and the same on present ones. Only pages
- * of mappings registered with our userfaultfd are ever passed here.
- */
-static int wp_page(int uffd, uint64_t page, bool arm)
-{
-	struct uffdio_writeprotect wp = {
-		.range = {.start = page, .len = PAGE_SZ},
-		.mode = arm ? UFFDIO_WRITEPROTECT_MODE_WP : 0,
-	};
-
-	if (ioctl(uffd, UFFDIO_WRITEPROTECT, &wp) < 0)
-		return -errno;
-	return 0;
-}
-
-/*
- * Arm one page unless it lies inside a transparent huge page: arming a 4K
- * page of a THP splits it (and an armed page makes MADV_COLLAPSE fail), so
- * huge pages are never armed. One PAGEMAP_SCAN does both: PM_SCAN_WP_MATCHING
- * write-protects only the pages that match, and the inverted PAGE_IS_HUGE
- * category matches only pages that are not huge. (It costs ~0.3 us more than
- * UFFDIO_WRITEPROTECT on unpopulated pages, measured on the development
- * machine; keeping huge pages whole is worth it.)
- * Return: 0 armed, 1 inside a huge page (not armed), or -errno.
- */
-static int arm_page_unless_huge(int pagemap_fd, uint64_t page)
-{
-	struct page_region pr = {0};
-	struct pm_scan_arg a = {
-		.size = sizeof(a),
-		.flags = PM_SCAN_WP_MATCHING | PM_SCAN_CHECK_WPASYNC,
-		.start = page,
-		.end = page + PAGE_SZ,
-		.vec = (uint64_t)(uintptr_t)&pr,
-		.vec_len = 1,
-		.category_inverted = PAGE_IS_HUGE,
-		.category_mask = PAGE_IS_HUGE,
-		.return_mask = PAGE_IS_HUGE | PAGE_IS_WPALLOWED,
-	};
-	int r = ioctl(pagemap_fd, PAGEMAP_SCAN, &a);
-
-	if (r < 0)
-		return -errno;
-	return r == 0 ? 1 : 0;
-}
-
-/*
- * PAGEMAP_SCAN of one page for PAGE_IS_WRITTEN. With @rearm the written page
- * is write-protected again in the same call. PM_SCAN_CHECK_WPASYNC makes a
- * page outside an async-WP mapping fail with EPERM instead of being touched.
- * Return: 0 not written, or the page's categories (PAGE_IS_WRITTEN set), or
- * -errno.
- */
-static int64_t scan_page(int pagemap_fd, uint64_t page, bool rearm)
-{
-	struct page_region pr = {0};
-	struct pm_scan_arg a = {
-		.size = sizeof(a),
-		.flags = PM_SCAN_CHECK_WPASYNC | (rearm ? PM_SCAN_WP_MATCHING : 0),
-		.start = page,
-		.end = page + PAGE_SZ,
-		.vec = (uint64_t)(uintptr_t)&pr,
-		.vec_len = 1,
-		/* re-arming never splits a huge page the written page became part of
-		 * (it then reads as not written, once) */
-		.category_inverted = rearm ? PAGE_IS_HUGE : 0,
-		.category_mask = PAGE_IS_WRITTEN | (rearm ? PAGE_IS_HUGE : 0),
-		.return_mask = PAGE_IS_WRITTEN | PAGE_IS_PRESENT | PAGE_IS_SWAPPED,
-	};
-	int r = ioctl(pagemap_fd, PAGEMAP_SCAN, &a);
-
-	if (r < 0)
-		return -errno;
-	if (r == 0 || !(pr.categories & PAGE_IS_WRITTEN))
-		return 0;
-	return (int64_t)pr.categories;
-}
-
-/* ------------------------------------------------------------------------ */
-/* Instances and targets                                                    */
-/* ------------------------------------------------------------------------ */
 
 struct dm_ops_inst {
 	struct dm_alloc alloc;
@@ -411,115 +145,6 @@ static int cmp_u64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
-
-/*
- * Scratch-page check shared by open() and the probe: register a private page
- * in WP mode, arm it and scan it, and optionally time the application's
- * first write to an armed page (median of a few rounds, minus a plain write).
- */
-static int scratch_check(int uffd, int pagemap_fd, uint64_t *ret_cost_ns, struct dm_err *err)
-{
-	enum { ROUNDS = 7 };
-	uint64_t armed[ROUNDS], plain[ROUNDS];
-	struct uffdio_register reg = {0};
-	struct uffdio_range unreg;
-	volatile char *p;
-	int64_t s;
-	int i, r = 0;
-	void *m;
-
-	m = mmap(NULL, 2 * PAGE_SZ, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (m == MAP_FAILED)
-		return dm_err_set(err, -errno, "uffd_wp: mmap of a scratch page failed");
-	p = m;
-	p[0] = 1;
-	p[PAGE_SZ] = 1;
-	reg.range.start = (uint64_t)(uintptr_t)m;
-	reg.range.len = 2 * PAGE_SZ;
-	reg.mode = UFFDIO_REGISTER_MODE_WP;
-	if (ioctl(uffd, UFFDIO_REGISTER, &reg) < 0) {
-		r = dm_err_set(err, errno == EINVAL ? -EOPNOTSUPP : -errno,
-			       "uffd_wp: UFFDIO_REGISTER in write-protect mode failed on anonymous "
-			       "memory: %s",
-			       strerror(errno));
-		goto out;
-	}
-	r = wp_page(uffd, reg.range.start, true);
-	if (r < 0) {
-		r = dm_err_set(err, -EOPNOTSUPP, "uffd_wp: UFFDIO_WRITEPROTECT failed: %s",
-			       strerror(-r));
-		goto out_unreg;
-	}
-	s = scan_page(pagemap_fd, reg.range.start, true);
-	if (s == -ENOTTY || s == -EINVAL || s == -EOPNOTSUPP) {
-		r = dm_err_set(err, -EOPNOTSUPP,
-			       "uffd_wp: this kernel's /proc/PID/pagemap lacks the PAGEMAP_SCAN "
-			       "ioctl (needs Linux >= 6.7)");
-		goto out_unreg;
-	}
-	if (s < 0) {
-		r = dm_err_set(err, (int)s, "uffd_wp: PAGEMAP_SCAN failed: %s", strerror((int)-s));
-		goto out_unreg;
-	}
-	if (s & PAGE_IS_WRITTEN) {
-		r = dm_err_set(err, -EOPNOTSUPP,
-			       "uffd_wp: an armed page reads as written: asynchronous "
-			       "write protection does not work on this kernel");
-		goto out_unreg;
-	}
-	if (!ret_cost_ns)
-		goto out_unreg;
-	for (i = 0; i < ROUNDS; i++) {
-		uint64_t t0, t1, t2;
-
-		if (wp_page(uffd, reg.range.start, true) < 0)
-			break;
-		t0 = now_ns();
-		p[0] = (char)i;
-		t1 = now_ns();
-		p[PAGE_SZ] = (char)i;
-		t2 = now_ns();
-		armed[i] = t1 - t0;
-		plain[i] = t2 - t1;
-	}
-	if (i == ROUNDS) {
-		qsort(armed, ROUNDS, sizeof(armed[0]), cmp_u64);
-		qsort(plain, ROUNDS, sizeof(plain[0]), cmp_u64);
-		*ret_cost_ns = armed[ROUNDS / 2] > plain[ROUNDS / 2]
-				       ? armed[ROUNDS / 2] - plain[ROUNDS / 2]
-				       : 0;
-	}
-out_unreg:
-	unreg.start = reg.range.start;
-	unreg.len = reg.range.len;
-	ioctl(uffd, UFFDIO_UNREGISTER, &unreg);
-out:
-	munmap(m, 2 * PAGE_SZ);
-	return r;
-}
-
-static int open_pagemap(const char *proc_root, struct dm_err *err)
-{
-	char path[PATH_MAX];
-	int fd, r;
-
-	r = dm_proc_path(path, sizeof(path), proc_root, 0, "pagemap");
-	if (r < 0)
-		return dm_err_set(err, r, "uffd_wp: proc path too long");
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return dm_err_set(err, -errno, "uffd_wp: cannot open %s: %s", path,
-				  strerror(errno));
-	return fd;
-}
-
 static void uffd_close(struct dm_ops_inst *inst)
 {
 	if (!inst)
@@ -527,7 +152,7 @@ static void uffd_close(struct dm_ops_inst *inst)
 	if (inst->pagemap_fd >= 0)
 		close(inst->pagemap_fd);
 	if (inst->uffd >= 0)
-		shared_uffd_put(inst->uffd, inst->pid);
+		dm_uffd_shared_put(inst->uffd, inst->pid);
 	dm_free(&inst->alloc, inst->proc_root);
 	dm_free(&inst->alloc, inst);
 }
@@ -562,15 +187,15 @@ static int uffd_open(struct dm_ops_inst **ret, const struct dm_ops_cfg *cfg, str
 	}
 	strcpy(inst->proc_root, root);
 
-	r = shared_uffd_get(&inst->features, err);
+	r = dm_uffd_shared_get(&inst->features, err);
 	if (r < 0)
 		goto fail;
 	inst->uffd = r;
-	r = open_pagemap(inst->proc_root, err);
+	r = dm_uffd_open_pagemap(inst->proc_root, err);
 	if (r < 0)
 		goto fail;
 	inst->pagemap_fd = r;
-	r = scratch_check(inst->uffd, inst->pagemap_fd, &inst->app_cost_ns, err);
+	r = dm_uffd_scratch_check(inst->uffd, inst->pagemap_fd, &inst->app_cost_ns, err);
 	if (r < 0)
 		goto fail;
 	*ret = inst;
@@ -612,8 +237,7 @@ static int uffd_target_init(struct dm_ops_inst *inst, struct dm_ops_target *t, s
  */
 static void unregister_ours(struct dm_ops_inst *inst, struct utarget *ut)
 {
-	pthread_mutex_lock(&shared_uffd.lock);
-	if (shared_uffd.refs == 1 && shared_uffd.fd == inst->uffd) {
+	if (dm_uffd_sole_begin(inst->uffd)) {
 		for (size_t i = 0; i < ut->nr_maps; i++) {
 			struct uffdio_range r = {
 				.start = ut->maps[i].start,
@@ -624,7 +248,7 @@ static void unregister_ours(struct dm_ops_inst *inst, struct utarget *ut)
 				ioctl(inst->uffd, UFFDIO_UNREGISTER, &r);
 		}
 	}
-	pthread_mutex_unlock(&shared_uffd.lock);
+	dm_uffd_sole_end();
 }
 
 static void uffd_target_fini(struct dm_ops_inst *inst, struct dm_ops_target *t)
@@ -641,7 +265,7 @@ static void uffd_target_fini(struct dm_ops_inst *inst, struct dm_ops_target *t)
 	if (getpid() == inst->pid) {
 		for (i = 0; i < ut->nr_pages; i++)
 			if (ut->pages[i].armed)
-				wp_page(inst->uffd, ut->pages[i].page, false);
+				dm_uffd_wp_page(inst->uffd, ut->pages[i].page, false);
 		unregister_ours(inst, ut);
 	}
 	dm_free(&inst->alloc, ut->maps);
@@ -699,7 +323,7 @@ static int register_map(struct dm_ops_inst *inst, struct utarget *ut, struct map
 		.mode = UFFDIO_REGISTER_MODE_WP,
 	};
 
-	if (ioctl(inst->uffd, UFFDIO_REGISTER, &reg) == 0) {
+	if ((DM_FAIL(ENOMEM) ? -1 : ioctl(inst->uffd, UFFDIO_REGISTER, &reg)) == 0) {
 		e->state = MAP_OURS;
 		ut->nr_registered++;
 		return 0;
@@ -766,7 +390,7 @@ static int uffd_update(struct dm_ops_inst *inst, struct dm_ops_target *t, struct
 			return dm_err_set(err, nret, "uffd_wp: invalid fixed ranges");
 	} else {
 		struct dm_range *rg = dm_grow(&inst->alloc, ut->ranges, &ut->cap_ranges,
-					   ut->nr_new ? ut->nr_new : 1, sizeof(*rg));
+					      ut->nr_new ? ut->nr_new : 1, sizeof(*rg));
 
 		if (!rg)
 			return dm_err_set(err, -ENOMEM, "uffd_wp: out of memory");
@@ -893,7 +517,7 @@ static void uffd_prepare(struct dm_ops_inst *inst, struct dm_ops_target *t, stru
 		}
 		if (j >= nd || (i < ut->nr_pages && ut->pages[i].page < ut->draw[j])) {
 			if (ut->pages[i].armed)
-				wp_page(inst->uffd, ut->pages[i].page, false);
+				dm_uffd_wp_page(inst->uffd, ut->pages[i].page, false);
 			i++;
 			continue;
 		}
@@ -907,7 +531,7 @@ static void uffd_prepare(struct dm_ops_inst *inst, struct dm_ops_target *t, stru
 		}
 		np[k].huge = 0;
 		if (!np[k].armed) {
-			int r = arm_page_unless_huge(inst->pagemap_fd, np[k].page);
+			int r = dm_uffd_arm_unless_huge(inst->pagemap_fd, np[k].page);
 
 			np[k].huge = r == 1;
 			np[k].armed = r == 0;
@@ -962,7 +586,7 @@ static int uffd_check(struct dm_ops_inst *inst, struct dm_ops_target *t, struct 
 		}
 		if (!pe || !pe->armed)
 			continue;
-		s = scan_page(inst->pagemap_fd, pe->page, ut->rearm_in_check);
+		s = dm_uffd_scan_page(inst->pagemap_fd, pe->page, ut->rearm_in_check);
 		if (s < 0) {
 			pe->armed = 0;
 			if (s == -EPERM) {
@@ -998,7 +622,7 @@ static void uffd_release(struct dm_ops_inst *inst, struct dm_ops_target *t, uint
 
 		if (pe->page < start || pe->page >= end || !pe->armed)
 			continue;
-		wp_page(inst->uffd, pe->page, false);
+		dm_uffd_wp_page(inst->uffd, pe->page, false);
 		pe->armed = 0;
 	}
 }
@@ -1021,24 +645,3 @@ const struct dm_ops dm_ops_uffd_wp = {
 	.app_cost_ns = uffd_app_cost_ns,
 	.release = uffd_release,
 };
-
-int dm_uffd_wp_probe(const char *proc_root, struct dm_err *err)
-{
-	uint64_t features;
-	int uffd, pm, r;
-
-	/* A userfaultfd of its own: the scratch page is new memory, so it does
-	 * not conflict with the shared one, and closing it leaves nothing. */
-	uffd = uffd_create(&features, err);
-	if (uffd < 0)
-		return uffd;
-	pm = open_pagemap(proc_root, err);
-	if (pm < 0) {
-		close(uffd);
-		return pm;
-	}
-	r = scratch_check(uffd, pm, NULL, err);
-	close(pm);
-	close(uffd);
-	return r;
-}

@@ -17,6 +17,7 @@
 #endif
 
 #include "probe.h"
+#include "../util/fail.h"
 
 #ifdef HAVE_LIBCAP
 
@@ -51,16 +52,16 @@ static bool read_capeff(uint64_t *ret)
 	bool found = false;
 	int fd;
 
-	fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
+	fd = DM_FAIL(EACCES) ? -1 : open("/proc/self/status", O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return false;
-	buf = malloc(STATUS_MAX);
+	buf = DM_FAIL(ENOMEM) ? NULL : malloc(STATUS_MAX);
 	if (!buf) {
 		close(fd);
 		return false;
 	}
 	while (len < STATUS_MAX - 1) {
-		ssize_t n = read(fd, buf + len, STATUS_MAX - 1 - len);
+		ssize_t n = DM_FAIL(EIO) ? -1 : read(fd, buf + len, STATUS_MAX - 1 - len);
 
 		if (n < 0 && errno == EINTR)
 			continue;

@@ -33,6 +33,7 @@
 #include "probe.h"
 #include "../kernel/owner.h"
 #include "../util/names.h"
+#include "../util/fail.h"
 
 #define DAMON_ADMIN "kernel/mm/damon/admin"
 #define KDAMONDS DAMON_ADMIN "/kdamonds"
@@ -105,10 +106,10 @@ static int read_small(int dfd, const char *path, char *buf, size_t sz)
 	int fd, rc = 0;
 
 	buf[0] = '\0';
-	fd = openat(dfd, path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	fd = DM_FAIL(EACCES) ? -1 : openat(dfd, path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (fd < 0)
 		return -errno;
-	if (fstat(fd, &st) < 0) {
+	if ((DM_FAIL(EIO) ? -1 : fstat(fd, &st)) < 0) {
 		rc = -errno;
 		goto out;
 	}
@@ -121,7 +122,7 @@ static int read_small(int dfd, const char *path, char *buf, size_t sz)
 		goto out;
 	}
 	while (len < sz - 1) {
-		ssize_t n = read(fd, buf + len, sz - 1 - len);
+		ssize_t n = DM_FAIL(EIO) ? -1 : read(fd, buf + len, sz - 1 - len);
 
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -323,7 +324,7 @@ static void read_avail(int kds, const char *name, struct kd_seen *s)
 	if (s->avail_rc >= 0 || (s->avail_rc != -ENODEV && s->avail_rc != -ENOENT))
 		return; /* found one already, or met an error worth reporting */
 	snprintf(path, sizeof(path), "%s/contexts", name);
-	fd = openat(kds, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	fd = DM_FAIL(EACCES) ? -1 : openat(kds, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
 		return;
 	d = fdopendir(fd);
@@ -355,7 +356,7 @@ static void probe_kdamonds(int root, bool privileged, struct kd_seen *s, struct 
 	DIR *d;
 	int fd;
 
-	fd = openat(root, KDAMONDS, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	fd = DM_FAIL(EACCES) ? -1 : openat(root, KDAMONDS, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0) {
 		add(c, true, "%s cannot be listed (%s)", KDAMONDS, strerror(errno));
 		return;
@@ -576,7 +577,7 @@ bool dm_kernel_probe(const struct dm_probe_in *in, char *reason, size_t reason_s
 	struct stat st;
 	int root, n;
 
-	root = open(sysfs_root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	root = DM_FAIL(EACCES) ? -1 : open(sysfs_root, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (root < 0) {
 		if (reason && reason_sz)
 			snprintf(reason, reason_sz, "kernel: %s cannot be opened (%s)",

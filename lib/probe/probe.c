@@ -21,6 +21,7 @@
 #include "../ops/ops.h"
 #include "../ops/pagemap.h"
 #include "../util/proc.h"
+#include "../util/fail.h"
 
 /* The order AUTO tries; fault is opt-in only (it installs a SIGSEGV handler). */
 static const int auto_order[] = {
@@ -83,7 +84,7 @@ static bool kernel_damon_runs(const char *sysfs_root, char *who, size_t sz)
 	DIR *d;
 
 	snprintf(path, sizeof(path), "%s/kernel/mm/damon/admin/kdamonds", sysfs_root);
-	d = opendir(path);
+	d = DM_FAIL(EACCES) ? NULL : opendir(path);
 	while (d && (de = readdir(d))) {
 		if (de->d_name[0] < '0' || de->d_name[0] > '9')
 			continue;
@@ -119,7 +120,7 @@ static void judge_page_idle(const struct dm_probe_in *in, struct damon_backend_s
 	st->sees = DAMON_SEES_READS | DAMON_SEES_WRITES;
 	snprintf(st->reason, sizeof(st->reason), "page_idle: ");
 	snprintf(path, sizeof(path), "%s/kernel/mm/page_idle/bitmap", sysfs_root);
-	if (stat(path, &sb) < 0 || !S_ISREG(sb.st_mode)) {
+	if ((DM_FAIL(EACCES) ? -1 : stat(path, &sb)) < 0 || !S_ISREG(sb.st_mode)) {
 		clause(st->reason, sizeof(st->reason), &first,
 		       "this kernel has no idle page tracking (CONFIG_IDLE_PAGE_TRACKING)");
 	} else {

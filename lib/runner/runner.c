@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "runner.h"
+#include "../util/fail.h"
 
 #define THREAD_NAME "damon-mon"
 
@@ -22,11 +23,13 @@ static int timer_set(struct dm_runner *r, int *set)
 {
 	struct epoll_event ev = {.events = EPOLLIN};
 
-	*set = epoll_create1(EPOLL_CLOEXEC);
+	*set = DM_FAIL(EMFILE) ? -1 : epoll_create1(EPOLL_CLOEXEC);
 	if (*set < 0)
 		return -errno;
-	r->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
-	if (r->timer_fd < 0 || epoll_ctl(*set, EPOLL_CTL_ADD, r->timer_fd, &ev) < 0)
+	r->timer_fd =
+		DM_FAIL(EMFILE) ? -1 : timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	if (r->timer_fd < 0 ||
+	    (DM_FAIL(ENOMEM) ? -1 : epoll_ctl(*set, EPOLL_CTL_ADD, r->timer_fd, &ev)) < 0)
 		return -errno;
 	return 0;
 }
@@ -38,14 +41,15 @@ static int thread_fds(struct dm_runner *r)
 	struct epoll_event ev = {.events = EPOLLIN};
 	int err;
 
-	r->fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	r->fd = DM_FAIL(EMFILE) ? -1 : eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (r->fd < 0)
 		return -errno;
 	err = timer_set(r, &r->wait_fd);
 	if (err)
 		return err;
-	r->kick_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (r->kick_fd < 0 || epoll_ctl(r->wait_fd, EPOLL_CTL_ADD, r->kick_fd, &ev) < 0)
+	r->kick_fd = DM_FAIL(EMFILE) ? -1 : eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (r->kick_fd < 0 ||
+	    (DM_FAIL(ENOMEM) ? -1 : epoll_ctl(r->wait_fd, EPOLL_CTL_ADD, r->kick_fd, &ev)) < 0)
 		return -errno;
 	return 0;
 }
@@ -156,10 +160,18 @@ int dm_runner_start(struct dm_runner *r, dm_step_fn step, void *arg)
 	r->stop_req = false;
 	r->end_code = 0;
 	/* The thread inherits this mask: the application's signals go to
-	 * its own threads, never to the monitor. */
+	 * its own threads, never to the monitor. Not the signals of a fault
+	 * of the thread's own: blocked, they kill the process. The fault
+	 * backend's sample pages are anywhere in the process, the monitor's
+	 * own data included, and its SIGSEGV handler must resolve the
+	 * monitor's touch of one as it does the application's. */
 	sigfillset(&all);
+	sigdelset(&all, SIGSEGV);
+	sigdelset(&all, SIGBUS);
+	sigdelset(&all, SIGFPE);
+	sigdelset(&all, SIGILL);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
-	err = pthread_create(&r->thread, NULL, runner_main, r);
+	err = DM_FAIL(EAGAIN) ? EAGAIN : pthread_create(&r->thread, NULL, runner_main, r);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (err)
 		return -err;

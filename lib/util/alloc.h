@@ -26,4 +26,15 @@ void dm_free(const struct dm_alloc *a, void *ptr);
  * memory (@v and *@cap untouched). */
 void *dm_grow(const struct dm_alloc *a, void *v, size_t *cap, size_t need, size_t elem);
 
+/* With fault injection each caller is a call site of its own (fail.h). */
+#if defined(DM_FAULT_INJECTION) && !defined(DM_ALLOC_IMPL)
+#include "fail.h"
+#define dm_malloc(a, size)	  (DM_FAIL(ENOMEM) ? NULL : (dm_malloc)(a, size))
+#define dm_calloc(a, nmemb, size) (DM_FAIL(ENOMEM) ? NULL : (dm_calloc)(a, nmemb, size))
+#define dm_realloc(a, ptr, old_size, new_size) \
+	(DM_FAIL(ENOMEM) ? NULL : (dm_realloc)(a, ptr, old_size, new_size))
+#define dm_grow(a, v, cap, need, elem) \
+	((need) > *(cap) && DM_FAIL(ENOMEM) ? NULL : (dm_grow)(a, v, cap, need, elem))
+#endif
+
 #endif

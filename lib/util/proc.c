@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "proc.h"
+#include "fail.h"
 
 #define DM_PF_EXITING 0x00000004 /* the kernel's PF_EXITING, in /proc/PID/stat flags */
 
@@ -40,7 +41,7 @@ ssize_t dm_proc_read_file(const char *path, char *buf, size_t size)
 
 	if (!path || !buf || !size)
 		return -EINVAL;
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	fd = DM_FAIL(EACCES) ? -1 : open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 	if (fd < 0)
 		return -errno;
 	for (;;) {
@@ -49,7 +50,7 @@ ssize_t dm_proc_read_file(const char *path, char *buf, size_t size)
 
 			/* Full: is there more? */
 			do
-				n = read(fd, &probe, 1);
+				n = DM_FAIL(EIO) ? -1 : read(fd, &probe, 1);
 			while (n < 0 && errno == EINTR);
 			if (n > 0)
 				ret = -ERANGE;
@@ -57,7 +58,7 @@ ssize_t dm_proc_read_file(const char *path, char *buf, size_t size)
 				ret = -errno;
 			break;
 		}
-		n = read(fd, buf + len, size - 1 - len);
+		n = DM_FAIL(EIO) ? -1 : read(fd, buf + len, size - 1 - len);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -126,7 +127,7 @@ pid_t dm_proc_self_pid(const char *proc_root)
 		proc_root = DM_PROC_ROOT_DEFAULT;
 	if (snprintf(path, sizeof(path), "%s/self", proc_root) >= (int)sizeof(path))
 		return getpid();
-	n = readlink(path, link, sizeof(link) - 1);
+	n = DM_FAIL(EACCES) ? -1 : readlink(path, link, sizeof(link) - 1);
 	if (n <= 0)
 		return getpid();
 	link[n] = '\0';
