@@ -44,9 +44,14 @@ void dm_uffd_sole_end(void);
 /* Arm (write-protect) or disarm one page. Return: 0 or -errno. */
 int dm_uffd_wp_page(int uffd, uint64_t page, bool arm);
 
-/* Arm one page unless it lies inside a transparent huge page.
- * Return: 0 armed, 1 inside a huge page (not armed), or -errno. */
-int dm_uffd_arm_unless_huge(int pagemap_fd, uint64_t page);
+/* Arm one page if it is there and not inside a transparent huge page.
+ * Return: 0 armed, 1 inside a huge page (not armed), 2 not there (not armed:
+ * watched until it is), or -errno. */
+int dm_uffd_arm_page(int pagemap_fd, uint64_t page);
+
+/* A page's PAGE_IS_* categories (present, swapped, zero page, huge), read
+ * only. Return: the categories, or -errno. */
+int64_t dm_uffd_page_state(int pagemap_fd, uint64_t page);
 
 /* Was the page written since it was armed? With @rearm, arm it again.
  * Return: 0 not written, the page's PAGE_IS_* categories (PAGE_IS_WRITTEN

@@ -119,8 +119,9 @@ int dm_uffd_create(uint64_t *ret_features, struct dm_err *err)
 		return dm_err_set(err, -EOPNOTSUPP,
 				  "uffd_wp: this kernel's userfaultfd lacks UFFD_FEATURE_WP_ASYNC "
 				  "(needs Linux >= 6.7 built with CONFIG_PTE_MARKER_UFFD_WP)");
-	/* WP_UNPOPULATED: arming a never-touched page installs a marker, so its
-	 * first write is seen too. WP_HUGETLBFS_SHMEM: shared anonymous memory
+	/* WP_UNPOPULATED: an armed page that is purged keeps a marker, and
+	 * reads as not written (a page that is not there is never armed: see
+	 * dm_uffd_arm_page()). WP_HUGETLBFS_SHMEM: shared anonymous memory
 	 * (shmem) can be registered as well. */
 	want = UFFD_FEATURE_WP_ASYNC |
 	       (api.features & (UFFD_FEATURE_WP_UNPOPULATED | UFFD_FEATURE_WP_HUGETLBFS_SHMEM));

@@ -42,17 +42,44 @@ int dm_uffd_wp_page(int uffd, uint64_t page, bool arm)
 	return 0;
 }
 
+/* The page's PAGE_IS_* categories, from a PAGEMAP_SCAN that changes
+ * nothing. Return: the categories, or -errno. */
+int64_t dm_uffd_page_state(int pagemap_fd, uint64_t page)
+{
+	struct page_region pr = {0};
+	struct pm_scan_arg a = {
+		.size = sizeof(a),
+		.start = page,
+		.end = page + PAGE_SZ,
+		.vec = (uint64_t)(uintptr_t)&pr,
+		.vec_len = 1,
+		.return_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED | PAGE_IS_PFNZERO | PAGE_IS_HUGE,
+	};
+	int r = DM_FAIL(ENOMEM) ? -1 : ioctl(pagemap_fd, PAGEMAP_SCAN, &a);
+
+	if (r < 0)
+		return -errno;
+	return r ? (int64_t)pr.categories : 0;
+}
+
 /*
- * Arm one page unless it lies inside a transparent huge page: arming a 4K
- * page of a THP splits it (and an armed page makes MADV_COLLAPSE fail), so
- * huge pages are never armed. One PAGEMAP_SCAN does both: PM_SCAN_WP_MATCHING
- * write-protects only the pages that match, and the inverted PAGE_IS_HUGE
- * category matches only pages that are not huge. (It costs ~0.3 us more than
- * UFFDIO_WRITEPROTECT on unpopulated pages, measured on the development
- * machine; keeping huge pages whole is worth it.)
- * Return: 0 armed, 1 inside a huge page (not armed), or -errno.
+ * Arm one page if it is there (present or swapped) and not inside a
+ * transparent huge page. One PAGEMAP_SCAN does it: PM_SCAN_WP_MATCHING
+ * write-protects only the pages that match, the inverted PAGE_IS_HUGE
+ * category leaves huge pages out, and the any-of categories leave out pages
+ * that are not there.
+ * - Huge pages: arming a 4K page of a THP splits it (and an armed page makes
+ *   MADV_COLLAPSE fail).
+ * - Pages not there: arming one installs a write-protect marker, which needs
+ *   a page table. In a large mapping never touched (ASan's shadow, reserved
+ *   heaps) every sample in a fresh 2 MiB then built 4 KiB of page tables
+ *   that lived until the memory was unmapped: gigabytes within minutes.
+ *   Such a page is watched instead: it was written if it is there (and not
+ *   the shared zero page a read maps) when it is checked.
+ * Only when nothing was armed does a second scan tell which of the two.
+ * Return: 0 armed, 1 inside a huge page, 2 not there (watched), or -errno.
  */
-int dm_uffd_arm_unless_huge(int pagemap_fd, uint64_t page)
+int dm_uffd_arm_page(int pagemap_fd, uint64_t page)
 {
 	struct page_region pr = {0};
 	struct pm_scan_arg a = {
@@ -64,13 +91,24 @@ int dm_uffd_arm_unless_huge(int pagemap_fd, uint64_t page)
 		.vec_len = 1,
 		.category_inverted = PAGE_IS_HUGE,
 		.category_mask = PAGE_IS_HUGE,
+		.category_anyof_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED,
 		.return_mask = PAGE_IS_HUGE | PAGE_IS_WPALLOWED,
 	};
 	int r = DM_FAIL(ENOMEM) ? -1 : ioctl(pagemap_fd, PAGEMAP_SCAN, &a);
+	int64_t st;
 
 	if (r < 0)
 		return -errno;
-	return r == 0 ? 1 : 0;
+	if (r)
+		return 0;
+	st = dm_uffd_page_state(pagemap_fd, page);
+	if (st < 0)
+		return (int)st;
+	if (st & PAGE_IS_HUGE)
+		return 1;
+	/* there now but not at the first scan: it came meanwhile, and the
+	 * check will see it there */
+	return 2;
 }
 
 /*

@@ -84,6 +84,7 @@ struct page_ent {
 	uint64_t page;
 	uint8_t armed; /* write-protected by us, as far as we know */
 	uint8_t huge;  /* inside a huge page: left unarmed, reads DM_ACCESS_UNKNOWN */
+	uint8_t watched; /* not there when drawn: written if there at check */
 };
 
 struct utarget {
@@ -530,11 +531,13 @@ static void uffd_prepare(struct dm_ops_inst *inst, struct dm_ops_target *t, stru
 			np[k].armed = 0;
 		}
 		np[k].huge = 0;
+		np[k].watched = 0;
 		if (!np[k].armed) {
-			int r = dm_uffd_arm_unless_huge(inst->pagemap_fd, np[k].page);
+			int r = dm_uffd_arm_page(inst->pagemap_fd, np[k].page);
 
 			np[k].huge = r == 1;
 			np[k].armed = r == 0;
+			np[k].watched = r == 2;
 			if (r == -EINVAL) {
 				/* e.g. a hugetlb page cannot be armed 4K at a time */
 				struct map_ent *m = find_map(ut->maps, ut->nr_maps, np[k].page);
@@ -555,7 +558,9 @@ static void uffd_prepare(struct dm_ops_inst *inst, struct dm_ops_target *t, stru
 }
 
 /*
- * One PAGEMAP_SCAN per armed sample page. A page counts as accessed when it
+ * One PAGEMAP_SCAN per armed or watched sample page. A watched page (not
+ * there when drawn) counts as accessed when it is there now. An armed page
+ * counts as accessed when it
  * was written and is still there (present or swapped): a page zapped by
  * MADV_DONTNEED loses its write-protect marker and reads "written" although
  * nobody wrote it. Failures mean the memory went away or was replaced since
@@ -582,6 +587,17 @@ static int uffd_check(struct dm_ops_inst *inst, struct dm_ops_target *t, struct 
 		pe = find_page(ut->pages, ut->nr_pages, page_of(v[i].sampling_addr));
 		if (pe && pe->huge) {
 			v[i].accessed = DM_ACCESS_UNKNOWN;
+			continue;
+		}
+		if (pe && pe->watched) {
+			/* not there when drawn: there now (not the zero page a
+			 * read maps) means written; prepare() arms it next */
+			s = dm_uffd_page_state(inst->pagemap_fd, pe->page);
+			if (s > 0 && (s & (PAGE_IS_PRESENT | PAGE_IS_SWAPPED)) &&
+			    !(s & PAGE_IS_PFNZERO)) {
+				v[i].accessed = 1;
+				nr++;
+			}
 			continue;
 		}
 		if (!pe || !pe->armed)
