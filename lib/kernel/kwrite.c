@@ -14,6 +14,7 @@
 #include "kernel_int.h"
 #include "kscheme.h"
 #include "../util/names.h"
+#include "../util/proc.h"
 
 /* The top-level "System RAM" ranges of /proc/iomem. */
 static int system_ram(struct dm_kernel *k, struct dm_range *v, size_t cap, size_t *ret_n,
@@ -30,12 +31,10 @@ static int system_ram(struct dm_kernel *k, struct dm_range *v, size_t cap, size_
 				  "kernel: %s cannot be read for paddr's default "
 				  "regions: %s",
 				  path, strerror(errno));
-	while (fgets(line, sizeof(line), f)) {
-		unsigned long long s, e;
+	while (dm_proc_getline(f, line, sizeof(line))) {
+		uint64_t s, e;
 
-		if (line[0] == ' ' || !strstr(line, ": System RAM"))
-			continue;
-		if (sscanf(line, "%llx-%llx", &s, &e) != 2 || e <= s)
+		if (!dm_proc_iomem_ram(line, &s, &e))
 			continue;
 		if (n < cap) {
 			v[n].start = s;

@@ -15,31 +15,20 @@
 int dm_proc_start_time(const char *proc_root, pid_t pid, uint64_t *ret)
 {
 	char path[PATH_MAX], buf[1024];
-	const char *p;
+	struct dm_proc_stat st;
 	ssize_t n;
-	int field;
 
 	if (dm_proc_path(path, sizeof(path), proc_root, pid, "stat") < 0)
 		return -EINVAL;
 	n = dm_proc_read_file(path, buf, sizeof(buf));
-	if (n == -ERANGE)
-		n = (ssize_t)strlen(buf);
-	if (n < 0)
+	if (n < 0 && n != -ERANGE)
 		return n == -ENOENT ? -ESRCH : (int)n;
-	/* comm may hold ") "; the fields after it start at the last ')' */
-	p = strrchr(buf, ')');
-	if (!p)
+	/* field 22 (until it was counted from 2, field 23, vsize, was read:
+	 * it changes as the owner maps memory, and a live owner looked like
+	 * a recycled pid) */
+	if (dm_proc_stat_parse(buf, &st) < 0 || st.nr_fields < 22)
 		return -ESRCH;
-	p++;
-	/* p is at the blank before field 3 (state); each step moves one
-	 * field on, to the blank before field 22 (until this was counted
-	 * from 2, it read field 23, vsize, which changes as the owner maps
-	 * memory: a live owner looked like a recycled pid) */
-	for (field = 3; field < 22 && p; field++)
-		p = strchr(p + 1, ' ');
-	if (!p)
-		return -ESRCH;
-	*ret = strtoull(p + 1, NULL, 10);
+	*ret = st.start_time;
 	return 0;
 }
 

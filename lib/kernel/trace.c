@@ -167,17 +167,10 @@ bool dm_ktrace_kdamond_visible(const char *proc_root, pid_t pid)
 	 * by any task (PR_SET_NAME); PF_KTHREAD cannot, and only the initial
 	 * namespace holds kthreads.
 	 */
-	comm = strchr(buf, '(');
-	end = strrchr(buf, ')');
-	if (!comm || !end || end < comm || strncmp(comm + 1, "kdamond.", 8))
+	if (dm_proc_stat_parse(buf, &st) < 0 || strncmp(st.comm, "kdamond.", 8) ||
+	    st.nr_fields < 9)
 		return false;
-	p = end + 1;
-	/* p is at the blank before field 3 (state); flags is field 9 */
-	for (int field = 3; field < 9 && p; field++)
-		p = strchr(p + 1, ' ');
-	if (!p || sscanf(p + 1, "%llu", &flags) != 1)
-		return false;
-	return (flags & DM_PF_KTHREAD) != 0;
+	return (st.flags & DM_PF_KTHREAD) != 0;
 }
 
 static size_t ring_pages(const struct dm_kernel *k)

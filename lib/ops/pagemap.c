@@ -175,17 +175,14 @@ int dm_iomem_system_ram(const char *proc_root, struct dm_range *ret, size_t cap)
 	f = fopen(path, "re");
 	if (!f)
 		return -errno;
-	while (fgets(line, sizeof(line), f)) {
-		unsigned long long s, e;
-		uint64_t start, end;
+	while (dm_proc_getline(f, line, sizeof(line))) {
+		uint64_t s, e, start, end;
 
-		/* Top level only: nested entries are indented. */
-		if (line[0] == ' ' || !strstr(line, " : System RAM"))
+		/* no page starts in [s, e] when aligning s up wraps around */
+		if (!dm_proc_iomem_ram(line, &s, &e) || s > UINT64_MAX - (DM_MIN_REGION - 1))
 			continue;
-		if (sscanf(line, "%llx-%llx", &s, &e) != 2 || e < s || e == ULLONG_MAX)
-			continue;
-		start = ((uint64_t)s + DM_MIN_REGION - 1) & ~(DM_MIN_REGION - 1);
-		end = ((uint64_t)e + 1) & ~(DM_MIN_REGION - 1); /* iomem ends are inclusive */
+		start = (s + DM_MIN_REGION - 1) & ~(DM_MIN_REGION - 1);
+		end = (e + 1) & ~(DM_MIN_REGION - 1); /* iomem ends are inclusive */
 		if (start >= end)
 			continue;
 		if (n == sizeof(v) / sizeof(v[0])) {
