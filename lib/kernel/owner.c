@@ -56,12 +56,54 @@ static bool ns_known(const struct dm_pidns *ns)
 	return ns->dev || ns->ino;
 }
 
+/* The next blank-separated decimal number of *p, at most @max. */
+static bool next_num(const char **p, uint64_t max, uint64_t *ret)
+{
+	const char *s = *p + strspn(*p, " \t\n");
+	uint64_t v = 0;
+	size_t n = 0;
+
+	for (; s[n] >= '0' && s[n] <= '9'; n++) {
+		uint64_t d = (uint64_t)(s[n] - '0');
+
+		if (d > max || v > (max - d) / 10)
+			return false;
+		v = v * 10 + d;
+	}
+	if (!n || (s[n] && !strchr(" \t\n", s[n])))
+		return false;
+	*p = s + n;
+	*ret = v;
+	return true;
+}
+
+int dm_owner_parse(const char *text, struct dm_owner_rec *ret)
+{
+	uint64_t ver = 0, owner = 0, st = 0, kpid = 0, dev = 0, ino = 0;
+	const char *p = text + strspn(text, " \t\n");
+
+	if (strncmp(p, "libdamon", 8) || !p[8] || !strchr(" \t\n", p[8]))
+		return -EINVAL;
+	p += 8;
+	if (!next_num(&p, 2, &ver) || ver < 1 || !next_num(&p, INT_MAX, &owner) || !owner ||
+	    !next_num(&p, UINT64_MAX, &st) || !next_num(&p, INT_MAX, &kpid))
+		return -EINVAL;
+	if (ver == 2 && (!next_num(&p, UINT64_MAX, &dev) || !next_num(&p, UINT64_MAX, &ino)))
+		return -EINVAL;
+	if (p[strspn(p, " \t\n")])
+		return -EINVAL;
+	ret->owner = (pid_t)owner;
+	ret->start_time = st;
+	ret->kdamond_pid = (pid_t)kpid;
+	ret->ns.dev = dev;
+	ret->ns.ino = ino;
+	return 0;
+}
+
 enum dm_owner_state dm_owner_read(const char *run_dir, const char *proc_root, unsigned long idx,
 				  struct dm_owner_rec *ret)
 {
 	char path[PATH_MAX], buf[160];
-	unsigned long long st, nsdev = 0, nsino = 0;
-	int owner, kpid, ver, n_want;
 	struct dm_pidns mine = {0};
 	uint64_t now_st;
 	ssize_t n;
@@ -71,20 +113,8 @@ enum dm_owner_state dm_owner_read(const char *run_dir, const char *proc_root, un
 	n = dm_proc_read_file(path, buf, sizeof(buf));
 	if (n == -ENOENT)
 		return DM_OWNER_NONE;
-	if (n < 0)
+	if (n < 0 || dm_owner_parse(buf, ret) < 0)
 		return DM_OWNER_BAD;
-	if (sscanf(buf, "libdamon %d", &ver) != 1 || (ver != 1 && ver != 2))
-		return DM_OWNER_BAD;
-	n_want = ver == 1 ? 4 : 6;
-	if (sscanf(buf, "libdamon %d %d %llu %d %llu %llu", &ver, &owner, &st, &kpid, &nsdev,
-		   &nsino) < n_want ||
-	    owner <= 0)
-		return DM_OWNER_BAD;
-	ret->owner = owner;
-	ret->start_time = st;
-	ret->kdamond_pid = kpid;
-	ret->ns.dev = nsdev;
-	ret->ns.ino = nsino;
 	/*
 	 * OWNER counts in the writer's pid namespace. Judged only when that
 	 * is ours; when either side's namespace is unknown (a version 1
@@ -93,9 +123,9 @@ enum dm_owner_state dm_owner_read(const char *run_dir, const char *proc_root, un
 	if (ns_known(&ret->ns) && !dm_proc_pidns(proc_root, &mine) && ns_known(&mine) &&
 	    (mine.dev != ret->ns.dev || mine.ino != ret->ns.ino))
 		return DM_OWNER_OTHER_NS;
-	if (dm_proc_pid_alive(proc_root, owner) == -ESRCH)
+	if (dm_proc_pid_alive(proc_root, ret->owner) == -ESRCH)
 		return DM_OWNER_ORPHAN;
-	if (dm_proc_start_time(proc_root, owner, &now_st) == 0 && now_st != st)
+	if (dm_proc_start_time(proc_root, ret->owner, &now_st) == 0 && now_st != ret->start_time)
 		return DM_OWNER_ORPHAN; /* the pid was recycled */
 	return DM_OWNER_ALIVE;
 }
