@@ -269,23 +269,6 @@ int dm_kernel_write_body(struct dm_kernel *k, const struct dm_kernel_cfg *cfg, s
 	return rc;
 }
 
-/* Is @word among the white-space separated words of @list? */
-static bool has_word(const char *list, const char *word)
-{
-	size_t wl = strlen(word);
-
-	for (const char *p = list; *p;) {
-		size_t l;
-
-		p += strspn(p, " \t\n");
-		l = strcspn(p, " \t\n");
-		if (l == wl && !memcmp(p, word, wl))
-			return true;
-		p += l;
-	}
-	return false;
-}
-
 int dm_kernel_write_ctx(struct dm_kernel *k, const struct dm_kernel_cfg *cfg, struct dm_err *err)
 {
 	char avail[DM_SYSFS_VAL_MAX], q[40];
@@ -300,7 +283,7 @@ int dm_kernel_write_ctx(struct dm_kernel *k, const struct dm_kernel_cfg *cfg, st
 	rc = dm_sysfs_read(&k->fs, avail, sizeof(avail), err, DM_KCTX "/avail_operations");
 	if (rc < 0)
 		return rc;
-	if (!has_word(avail, ops))
+	if (!dm_sysfs_has_word(avail, ops))
 		return dm_err_set(err, -EOPNOTSUPP,
 				  "kernel: this kernel's DAMON offers \"%s\", "
 				  "no %s",

@@ -159,6 +159,22 @@ bool dm_parse_u64(const char *s, uint64_t *ret)
 	return true;
 }
 
+bool dm_sysfs_has_word(const char *list, const char *word)
+{
+	size_t wl = strlen(word);
+
+	for (const char *p = list; *p;) {
+		size_t l;
+
+		p += strspn(p, " \t\n");
+		l = strcspn(p, " \t\n");
+		if (l == wl && !memcmp(p, word, wl))
+			return true;
+		p += l;
+	}
+	return false;
+}
+
 int dm_sysfs_read_u64(const struct dm_sysfs *s, uint64_t *ret, struct dm_err *err, const char *fmt,
 		      ...)
 {
