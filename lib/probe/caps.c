@@ -18,6 +18,37 @@
 
 #include "probe.h"
 
+bool dm_status_capeff(const char *text, uint64_t *ret)
+{
+	for (const char *line = text; line; line = strchr(line, '\n'), line = line ? line + 1 : NULL) {
+		uint64_t v = 0;
+		int n = 0;
+		const char *p;
+
+		if (strncmp(line, "CapEff:", 7))
+			continue;
+		/* "CapEff:\t000001ffffffffff": 16 hex digits, nothing else */
+		for (p = line + 7 + strspn(line + 7, " \t");; p++, n++) {
+			int d;
+
+			if (*p >= '0' && *p <= '9')
+				d = *p - '0';
+			else if (*p >= 'a' && *p <= 'f')
+				d = *p - 'a' + 10;
+			else
+				break;
+			if (n == 16)
+				return false;
+			v = v << 4 | (uint64_t)d;
+		}
+		if (!n || (*p != '\n' && *p != '\0'))
+			return false;
+		*ret = v;
+		return true;
+	}
+	return false;
+}
+
 #ifdef HAVE_LIBCAP
 
 bool dm_has_cap(int cap)
@@ -46,7 +77,7 @@ bool dm_has_cap(int cap)
 
 static bool read_capeff(uint64_t *ret)
 {
-	char *buf, *line, *end;
+	char *buf;
 	size_t len = 0;
 	bool found = false;
 	int fd;
@@ -71,19 +102,7 @@ static bool read_capeff(uint64_t *ret)
 	close(fd);
 	buf[len] = '\0';
 
-	for (line = buf; line && *line; line = strchr(line, '\n'), line = line ? line + 1 : NULL) {
-		unsigned long long v;
-
-		if (strncmp(line, "CapEff:", 7))
-			continue;
-		errno = 0;
-		v = strtoull(line + 7, &end, 16);
-		if (errno || end == line + 7 || (*end != '\n' && *end != '\0'))
-			break;
-		*ret = v;
-		found = true;
-		break;
-	}
+	found = dm_status_capeff(buf, ret);
 	free(buf);
 	return found;
 }
