@@ -17,31 +17,19 @@
 #endif
 
 #include "probe.h"
+#include "../util/proc.h"
 
 bool dm_status_capeff(const char *text, uint64_t *ret)
 {
 	for (const char *line = text; line; line = strchr(line, '\n'), line = line ? line + 1 : NULL) {
-		uint64_t v = 0;
-		int n = 0;
 		const char *p;
+		uint64_t v;
 
 		if (strncmp(line, "CapEff:", 7))
 			continue;
 		/* "CapEff:\t000001ffffffffff": 16 hex digits, nothing else */
-		for (p = line + 7 + strspn(line + 7, " \t");; p++, n++) {
-			int d;
-
-			if (*p >= '0' && *p <= '9')
-				d = *p - '0';
-			else if (*p >= 'a' && *p <= 'f')
-				d = *p - 'a' + 10;
-			else
-				break;
-			if (n == 16)
-				return false;
-			v = v << 4 | (uint64_t)d;
-		}
-		if (!n || (*p != '\n' && *p != '\0'))
+		p = dm_parse_hex(line + 7 + strspn(line + 7, " \t"), 16, &v);
+		if (!p || (*p != '\n' && *p != '\0'))
 			return false;
 		*ret = v;
 		return true;

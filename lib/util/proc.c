@@ -143,26 +143,25 @@ bool dm_proc_getline(FILE *f, char *buf, size_t size)
 	return false;
 }
 
-/* Up to 16 hex digits, at least one; the end of the number, or NULL. */
-static const char *parse_hex(const char *p, uint64_t *ret)
+const char *dm_parse_hex(const char *p, unsigned int max_digits, uint64_t *ret)
 {
 	uint64_t v = 0;
-	int n = 0;
+	unsigned int n = 0;
 
-	for (;; p++, n++) {
-		int d;
+	for (;; p++) {
+		unsigned int d;
 
 		if (*p >= '0' && *p <= '9')
-			d = *p - '0';
+			d = (unsigned int)(*p - '0');
 		else if (*p >= 'a' && *p <= 'f')
-			d = *p - 'a' + 10;
+			d = (unsigned int)(*p - 'a' + 10);
 		else if (*p >= 'A' && *p <= 'F')
-			d = *p - 'A' + 10;
+			d = (unsigned int)(*p - 'A' + 10);
 		else
 			break;
-		if (n == 16)
+		if (++n > max_digits)
 			return NULL;
-		v = v << 4 | (uint64_t)d;
+		v = (v << 4) | d;
 	}
 	if (!n)
 		return NULL;
@@ -174,9 +173,9 @@ bool dm_proc_iomem_ram(const char *line, uint64_t *ret_start, uint64_t *ret_last
 {
 	static const char tail[] = " : System RAM";
 	uint64_t s, e;
-	const char *p = parse_hex(line, &s);
+	const char *p = dm_parse_hex(line, 16, &s);
 
-	if (!p || *p != '-' || !(p = parse_hex(p + 1, &e)))
+	if (!p || *p != '-' || !(p = dm_parse_hex(p + 1, 16, &e)))
 		return false;
 	if (strncmp(p, tail, sizeof(tail) - 1) || (p[sizeof(tail) - 1] && p[sizeof(tail) - 1] != '\n'))
 		return false;

@@ -56,6 +56,10 @@ int dm_proc_stat_parse(const char *text, struct dm_proc_stat *ret);
  */
 bool dm_proc_getline(FILE *f, char *buf, size_t size);
 
+/* 1 to @max_digits hex digits at @p (either case) into *ret.
+ * Return: the end of the number, or NULL (none, or too many). */
+const char *dm_parse_hex(const char *p, unsigned int max_digits, uint64_t *ret);
+
 /*
  * One line of /proc/iomem, if it is a top-level (not indented) System RAM
  * entry: "START-END : System RAM" in hex, END inclusive, START < END <
