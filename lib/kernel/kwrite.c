@@ -13,42 +13,26 @@
 
 #include "kernel_int.h"
 #include "kscheme.h"
+#include "../ops/pagemap.h"
 #include "../util/names.h"
-#include "../util/proc.h"
 
-/* The top-level "System RAM" ranges of /proc/iomem. */
+/* The top-level "System RAM" ranges of /proc/iomem (page_idle's reader). */
 static int system_ram(struct dm_kernel *k, struct dm_range *v, size_t cap, size_t *ret_n,
 		      struct dm_err *err)
 {
-	char path[PATH_MAX], line[256];
-	size_t n = 0;
-	FILE *f;
+	int n = dm_iomem_system_ram(k->proc_root, v, cap);
 
-	snprintf(path, sizeof(path), "%s/iomem", k->proc_root);
-	f = fopen(path, "re");
-	if (!f)
-		return dm_err_set(err, -errno,
-				  "kernel: %s cannot be read for paddr's default "
-				  "regions: %s",
-				  path, strerror(errno));
-	while (dm_proc_getline(f, line, sizeof(line))) {
-		uint64_t s, e;
-
-		if (!dm_proc_iomem_ram(line, &s, &e))
-			continue;
-		if (n < cap) {
-			v[n].start = s;
-			v[n].end = e + 1;
-			n++;
-		}
-	}
-	fclose(f);
-	if (!n || (n == 1 && !v[0].start && v[0].end <= 1))
+	if (n == -ENOENT)
 		return dm_err_set(err, -EINVAL,
-				  "kernel: %s lists no System RAM (or only zeros: "
+				  "kernel: %s/iomem lists no System RAM (or only zeros: "
 				  "reading it needs root)",
-				  path);
-	*ret_n = n;
+				  k->proc_root);
+	if (n < 0)
+		return dm_err_set(err, n,
+				  "kernel: %s/iomem cannot be read for paddr's default "
+				  "regions: %s",
+				  k->proc_root, strerror(-n));
+	*ret_n = (size_t)n;
 	return 0;
 }
 

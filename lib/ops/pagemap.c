@@ -163,7 +163,7 @@ int dm_iomem_system_ram(const char *proc_root, struct dm_range *ret, size_t cap)
 {
 	struct dm_range v[64];
 	char path[PATH_MAX], line[256];
-	size_t n = 0;
+	size_t n = 0, k = 0;
 	FILE *f;
 
 	if (!ret || !cap)
@@ -197,6 +197,16 @@ int dm_iomem_system_ram(const char *proc_root, struct dm_range *ret, size_t cap)
 	fclose(f);
 	if (!n)
 		return -ENOENT;
+	/* top-level entries never overlap; should two, their union counts once
+	 * (regions of a context must not overlap) */
+	qsort(v, n, sizeof(v[0]), cmp_range_start);
+	for (size_t i = 1; i < n; i++) {
+		if (v[i].start >= v[k].end)
+			v[++k] = v[i];
+		else if (v[i].end > v[k].end)
+			v[k].end = v[i].end;
+	}
+	n = k + 1;
 	if (n > cap) {
 		qsort(v, n, sizeof(v[0]), cmp_range_size_desc);
 		n = cap;
