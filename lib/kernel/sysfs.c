@@ -31,6 +31,8 @@ void dm_sysfs_close(struct dm_sysfs *s)
 	s->fd = -1;
 }
 
+static bool vpath(char *p, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
+
 static bool vpath(char *p, const char *fmt, va_list ap)
 {
 	int n = vsnprintf(p, PATH_SZ, fmt, ap);
