@@ -7,7 +7,9 @@
  * main thread changing attributes and committing, pausing and resuming,
  * stopping and starting again; the allocator hooks and the log callback,
  * called from the library thread and the callers' threads alike. The same
- * with DAMON_CTX_MANUAL, where a thread of ours steps the context.
+ * with DAMON_CTX_MANUAL, where a thread of ours steps the context (and,
+ * as doc/threading.md asks, steps and configuration calls are serialised
+ * by a lock of ours; the readers and the goal thread take none).
  *
  * Built plain it checks what every answer says (rates within 10000 bp,
  * snapshots never going back, no error but the documented ones); built
@@ -46,7 +48,22 @@ struct shared {
 	atomic_ulong reads, snapshots, goals, unexpected;
 	atomic_ulong allocs, frees, logs;
 	bool manual;
+	/* manual mode: configuration calls and damon_ctx_step() are the
+	 * caller's to serialise (doc/threading.md); this is ours */
+	pthread_mutex_t cfg;
 };
+
+static void cfg_lock(struct shared *sh)
+{
+	if (sh->manual)
+		pthread_mutex_lock(&sh->cfg);
+}
+
+static void cfg_unlock(struct shared *sh)
+{
+	if (sh->manual)
+		pthread_mutex_unlock(&sh->cfg);
+}
 
 static void sleep_ms(unsigned int ms)
 {
@@ -169,10 +186,13 @@ static void *stepper_main(void *arg)
 
 	while (!atomic_load_explicit(&sh->stop, memory_order_relaxed)) {
 		uint64_t next = 0;
-		int r = damon_ctx_step(sh->ctx, &next);
+		int r;
 
-		/* between the main thread's stop and start: not running */
-		if (r < 0 && r != -EALREADY)
+		cfg_lock(sh);
+		r = damon_ctx_step(sh->ctx, &next);
+		cfg_unlock(sh);
+
+		if (r < 0)
 			unexpected(sh, "damon_ctx_step", r);
 		poll(&pfd, 1, next > 20000 ? 20 : (int)(next / 1000) + 1);
 	}
@@ -184,7 +204,7 @@ static void run(bool manual)
 	DAMON_OPTS(damon_ctx_opts, o, .ops = DAMON_OPS_FVADDR, .sample_us = 2000, .aggr_us = 20000,
 		   .update_us = 200000, .flags = manual ? DAMON_CTX_MANUAL : 0,
 		   .malloc_fn = hook_malloc, .free_fn = hook_free, .log_fn = hook_log);
-	struct shared sh = {.manual = manual};
+	struct shared sh = {.manual = manual, .cfg = PTHREAD_MUTEX_INITIALIZER};
 	struct damos_opts so;
 	struct damos_goal_opts g = {
 		.sz = sizeof(g), .metric = DAMOS_GOAL_USER_INPUT, .target_value = 100};
@@ -229,17 +249,23 @@ static void run(bool manual)
 			   .update_us = 200000, .min_nr_regions = 10, .max_nr_regions = 200);
 
 		sleep_ms(60);
+		cfg_lock(&sh);
 		EXPECT_EQ(damon_ctx_set_attrs(sh.ctx, &a), 0);
 		EXPECT_EQ(damon_ctx_commit(sh.ctx), 0);
+		cfg_unlock(&sh);
 		sleep_ms(40);
+		cfg_lock(&sh);
 		EXPECT_EQ(damon_ctx_pause(sh.ctx), 0);
+		cfg_unlock(&sh);
 		sleep_ms(20);
+		cfg_lock(&sh);
 		EXPECT_EQ(damon_ctx_resume(sh.ctx), 0);
 		if (round == 3) {
 			/* stop and start again under the readers' feet */
 			EXPECT_EQ(damon_ctx_stop(sh.ctx), 0);
 			EXPECT_EQ(damon_ctx_start(sh.ctx), 0);
 		}
+		cfg_unlock(&sh);
 	}
 	sleep_ms(100);
 	atomic_store(&sh.stop, true);
