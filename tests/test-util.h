@@ -13,6 +13,7 @@
 #include <poll.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <string.h>
 #include <time.h>
 
 #include <CUnit/Basic.h>
@@ -52,6 +53,35 @@ static inline int dm_test_count_dir(const char *path)
 		return -1;
 	while ((e = readdir(d)))
 		n += e->d_name[0] != '.';
+	closedir(d);
+	return n;
+}
+
+/* Threads of this process named @comm ("damon-mon": library threads);
+ * counting them, not all threads, leaves a sanitizer's own threads out. */
+static inline int dm_test_count_threads(const char *comm)
+{
+	DIR *d = opendir("/proc/self/task");
+	struct dirent *e;
+	int n = 0;
+
+	if (!d)
+		return -1;
+	while ((e = readdir(d))) {
+		char path[300], name[32] = "";
+		FILE *f;
+
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/task/%s/comm", e->d_name);
+		f = fopen(path, "r");
+		if (!f)
+			continue;
+		if (fgets(name, sizeof(name), f))
+			name[strcspn(name, "\n")] = '\0';
+		fclose(f);
+		n += !strcmp(name, comm);
+	}
 	closedir(d);
 	return n;
 }
