@@ -113,7 +113,7 @@ for t in "${targets[@]}"; do
 	crashes=$(find "$dir/crashes" -type f | wc -l)
 	read -r s e <"$dir/time"
 	secs_run=$(awk -v s="$s" -v e="$e" 'BEGIN {printf "%.0f", e - s}')
-	rate=$(awk -v n="${execs:-0}" -v s="$secs_run" 'BEGIN {printf "%.0f", s > 0 ? n / s : 0}')
+	rate=$(awk -v n="${execs:-0}" -v s="$secs_run" 'BEGIN {printf "%.0f", (s > 0 ? n / s : 0)}')
 	printf '%-14s %12s %8s %9s %7s %8s %7s %8s\n' "$t" "${execs:-?}" "$secs_run" "$rate" \
 		"${cov:-?}" "${ft:-?}" "${corp:-?}" "$crashes"
 	if [ "$(cat "$dir/rc")" = 0 ] && [ "$crashes" = 0 ] && [ -n "$execs" ]; then
