@@ -62,7 +62,7 @@ fi
 out=$top/$build/fuzz-out
 # One target: its own corpus, crash directory, scratch directory and log.
 run_one() {
-	local t=$1 dir=$out/$1 exe=$top/$build/tests/fuzz/fuzz-$1 start end
+	local t=$1 dir=$out/$1 exe=$top/$build/tests/fuzz/fuzz-$1 start end leaks
 	local -a limit extra=()
 
 	rm -rf "$dir/crashes" "$dir/tmp"
@@ -74,9 +74,10 @@ run_one() {
 	fi
 	# CPython keeps objects alive until exit by design: leaks are not
 	# judged in the Python target (its C conversions are, by ASan)
-	[ "$t" = python ] && extra=(-detect_leaks=0)
+	leaks=1
+	[ "$t" = python ] && leaks=0 extra=(-detect_leaks=0)
 	start=$(date +%s.%N)
-	TMPDIR=$dir/tmp ASAN_OPTIONS=abort_on_error=1:detect_leaks=1 \
+	TMPDIR=$dir/tmp ASAN_OPTIONS=abort_on_error=1:detect_leaks=$leaks \
 		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 		"$exe" "${limit[@]}" "${extra[@]}" -print_final_stats=1 -max_len=16384 -timeout=30 \
 		-rss_limit_mb=2048 -artifact_prefix="$dir/crashes/" \
@@ -105,7 +106,7 @@ passed=0 failed=0
 printf '%-14s %12s %8s %9s %7s %8s %7s %8s\n' target execs seconds exec/s cov ft corpus crashes
 for t in "${targets[@]}"; do
 	dir=$out/$t log=$out/$t/log
-	execs=$(awk '/^stat::number_of_executed_units:/ {print $2}' "$log")
+	execs=$(awk '/^stat::number_of_executed_units:/ {print $2}' "$log" | tail -n1)
 	last=$(grep -E '^#[0-9]+' "$log" | grep -E ' cov: ' | tail -n1)
 	cov=$(grep -oE 'cov: [0-9]+' <<<"$last" | grep -oE '[0-9]+')
 	ft=$(grep -oE 'ft: [0-9]+' <<<"$last" | grep -oE '[0-9]+')
