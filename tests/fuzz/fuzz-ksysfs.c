@@ -159,7 +159,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct fuzz_in in = {data, size};
 	uint8_t how = fuzz_u8(&in), room = fuzz_u8(&in);
 	struct dm_publisher pub;
-	struct dm_scheme sc = {.opts.quota_ms = 10};
+	/* esz is the kernel's when it has effective_bytes, else left as it was */
+	struct dm_scheme sc = {.opts.quota_ms = 10, .quota.esz = 12345};
 	struct dm_scheme *schemes[] = {&sc};
 	struct dm_ktarget targets[3] = {{.id = 1}, {.id = 2}, {.id = 3, .gone = true}};
 	struct dm_kernel *k;
