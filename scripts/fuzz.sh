@@ -8,10 +8,11 @@
 # passes when it ran without a crash, a leak, a timeout or a sanitizer
 # report).
 #
-#   scripts/fuzz.sh [--runs N | --time SECONDS] [--jobs J] [--build DIR] [TARGET...]
+#   scripts/fuzz.sh [--runs N] [--time SECONDS] [--jobs J] [--build DIR] [TARGET...]
 #
 #   --runs N      executions per target (default 10000000)
-#   --time S      seconds per target instead (CI: 60)
+#   --time S      at most S seconds per target (CI: 60); with --runs, a
+#                 target stops at whichever comes first
 #   --jobs J      targets run side by side (default 1)
 #   --build DIR   the fuzzing build directory (default build-fuzz)
 #   TARGET        maps, proc, ... (default: every target built)
@@ -27,11 +28,11 @@ top=$PWD
 runs=10000000 secs="" jobs=1 build=build-fuzz targets=()
 while [ $# -gt 0 ]; do
 	case $1 in
-	--runs) runs=$2 secs="" ; shift 2 ;;
+	--runs) runs=$2 ; shift 2 ;;
 	--time) secs=$2 ; shift 2 ;;
 	--jobs) jobs=$2 ; shift 2 ;;
 	--build) build=$2 ; shift 2 ;;
-	-h | --help) sed -n '3,22p' "$0" ; exit 0 ;;
+	-h | --help) sed -n '3,23p' "$0" ; exit 0 ;;
 	-*) echo "fuzz.sh: unknown option $1" >&2 ; exit 2 ;;
 	*) targets+=("$1") ; shift ;;
 	esac
@@ -67,11 +68,8 @@ run_one() {
 
 	rm -rf "$dir/crashes" "$dir/tmp"
 	mkdir -p "$dir/corpus" "$dir/crashes" "$dir/tmp"
-	if [ -n "$secs" ]; then
-		limit=(-max_total_time="$secs")
-	else
-		limit=(-runs="$runs")
-	fi
+	limit=(-runs="$runs")
+	[ -n "$secs" ] && limit+=(-max_total_time="$secs")
 	# CPython keeps objects alive until exit by design: leaks are not
 	# judged in the Python target (its C conversions are, by ASan)
 	leaks=1
@@ -88,7 +86,7 @@ run_one() {
 	rm -rf "$dir/tmp"
 }
 
-if [ -n "$secs" ]; then each="$secs s"; else each="$runs runs"; fi
+each="$runs runs${secs:+ or $secs s}"
 echo "== running ${#targets[@]} targets, $jobs at a time, $each each"
 for t in "${targets[@]}"; do
 	if [ ! -x "$build/tests/fuzz/fuzz-$t" ]; then
