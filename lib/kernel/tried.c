@@ -75,7 +75,8 @@ static int list_regions(struct dm_kernel *k, const char *dir, size_t *ret, struc
 	return 0;
 }
 
-int dm_kernel_read_tried_dir(struct dm_kernel *k, const char *dir, size_t *ret_n, struct dm_err *err)
+int dm_kernel_read_tried_dir(struct dm_kernel *k, const char *dir, size_t *ret_n,
+			     struct dm_err *err)
 {
 	uint64_t prev_end = 0;
 	uint32_t tpos = 0;

@@ -177,7 +177,8 @@ bool dm_proc_iomem_ram(const char *line, uint64_t *ret_start, uint64_t *ret_last
 
 	if (!p || *p != '-' || !(p = dm_parse_hex(p + 1, 16, &e)))
 		return false;
-	if (strncmp(p, tail, sizeof(tail) - 1) || (p[sizeof(tail) - 1] && p[sizeof(tail) - 1] != '\n'))
+	if (strncmp(p, tail, sizeof(tail) - 1) ||
+	    (p[sizeof(tail) - 1] && p[sizeof(tail) - 1] != '\n'))
 		return false;
 	if (s >= e || e == UINT64_MAX)
 		return false;

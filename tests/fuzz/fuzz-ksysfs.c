@@ -232,10 +232,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		dirty[1] = true;
 	}
 	if (how & 8) {
-		rc = dm_kernel_read_tried_dir(k,
-					  "kernel/mm/damon/admin/kdamonds/0/contexts/0/schemes/1/"
-					  "tried_regions",
-					  &n, &err);
+		rc = dm_kernel_read_tried_dir(
+			k,
+			"kernel/mm/damon/admin/kdamonds/0/contexts/0/schemes/1/"
+			"tried_regions",
+			&n, &err);
 		check_err(rc, &err, "tried_regions");
 		if (!rc) {
 			FUZZ_CHECK(n <= 4, "%zu regions from 4 directories", n);
