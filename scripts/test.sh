@@ -78,11 +78,12 @@ run_build build-asan -Dwerror=true -Dtests=enabled -Dpython=disabled \
 	-Db_sanitize=address,undefined -Db_lundef=false
 
 # ThreadSanitizer on the tests that run the library thread, readers,
-# commits, pauses and goals from several threads, and the snapshot latch.
+# commits, pauses and goals from several threads, ranges set while the
+# monitor runs, and the snapshot latch.
 t1=$(date +%s)
 TSAN_OPTIONS="second_deadlock_stack=1 exitcode=66" CC=clang \
 	run_build build-tsan -Dwerror=true -Dtests=enabled -Dpython=disabled -Dman=false \
-	-Db_sanitize=thread -Db_lundef=false -- threads api snapshot core target-exit uffd layout
+	-Db_sanitize=thread -Db_lundef=false -- threads api ranges snapshot core target-exit uffd layout
 t_tsan=$(($(date +%s) - t1))
 
 t1=$(date +%s)
