@@ -6,9 +6,12 @@
 # with sudo available).
 set -eu
 
+# clang + libclang-rt-dev: libFuzzer and the sanitizer runtimes (scripts/fuzz.sh,
+# the ThreadSanitizer build); valgrind: memcheck of the unit tests.
 PKGS="meson ninja-build gcc g++ pkg-config libc6-dev libcunit1-dev libcap-dev
 libnuma-dev libjemalloc-dev swig python3 python3-dev python3-pytest binutils
-libpng-dev zlib1g-dev python3-prometheus-client file libsqlite3-dev"
+libpng-dev zlib1g-dev python3-prometheus-client file libsqlite3-dev clang
+libclang-rt-dev valgrind"
 
 missing=""
 for p in $PKGS; do

@@ -1338,21 +1338,19 @@ static void test_fork(void)
 
 static void test_unref_running(void)
 {
-	int threads0 = dm_test_count_dir("/proc/self/task"), fds0 = dm_test_count_dir("/proc/self/fd");
-	int threads1, fds1;
+	int fds0 = dm_test_count_dir("/proc/self/fd"), threads1, fds1;
 	damon_ctx *ctx = new_ctx(DAMON_OPS_VADDR, 0);
 
 	CU_ASSERT_PTR_NOT_NULL_FATAL(ctx);
 	EXPECT_OK(damon_ctx_add_target(ctx, 0, NULL));
 	EXPECT_OK(damon_ctx_start(ctx));
 	EXPECT(wait_seq(ctx, 1, 5000) >= 1, "a snapshot within 5 s");
-	threads1 = dm_test_count_dir("/proc/self/task");
-	EXPECT(threads1 == threads0 + 1, "one library thread while running: %d then %d", threads0,
-	       threads1);
+	threads1 = dm_test_count_threads("damon-mon");
+	EXPECT(threads1 == 1, "one library thread while running: %d", threads1);
 	fds1 = dm_test_count_dir("/proc/self/fd");
 	EXPECT(fds1 > fds0, "fds while running: %d then %d", fds0, fds1);
 	damon_ctx_unref(ctx);
-	EXPECT_EQ(dm_test_count_dir("/proc/self/task"), threads0);
+	EXPECT_EQ(dm_test_count_threads("damon-mon"), 0);
 	EXPECT_EQ(dm_test_count_dir("/proc/self/fd"), fds0);
 
 	/* the same with a manual context */
@@ -1361,9 +1359,9 @@ static void test_unref_running(void)
 	EXPECT_OK(damon_ctx_add_target(ctx, 0, NULL));
 	EXPECT_OK(damon_ctx_start(ctx));
 	EXPECT(drive_seq(ctx, 1, 5000) >= 1, "a snapshot within 5 s");
-	EXPECT_EQ(dm_test_count_dir("/proc/self/task"), threads0);
+	EXPECT_EQ(dm_test_count_threads("damon-mon"), 0);
 	damon_ctx_unref(ctx);
-	EXPECT_EQ(dm_test_count_dir("/proc/self/task"), threads0);
+	EXPECT_EQ(dm_test_count_threads("damon-mon"), 0);
 	EXPECT_EQ(dm_test_count_dir("/proc/self/fd"), fds0);
 }
 

@@ -5,6 +5,7 @@
  * dm_layout_vaddr() on live processes.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -510,6 +511,55 @@ static void test_maps_read_self(void)
 	EXPECT_INT(dm_maps_read("/proc/0/maps", NULL, &maps, &n), -ENOENT);
 }
 
+/* Read a whole /proc file with no allocation (nothing maps memory meanwhile). */
+static size_t slurp(const char *path, char *buf, size_t sz)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	size_t len = 0;
+	ssize_t n;
+
+	if (fd < 0)
+		return 0;
+	while (len < sz && (n = read(fd, buf + len, sz - len)) > 0)
+		len += (size_t)n;
+	close(fd);
+	return len;
+}
+
+struct maps_seen {
+	struct dm_range r[512];
+	size_t n;
+};
+
+static int seen_cb(const struct dm_map *m, void *ud)
+{
+	struct maps_seen *s = ud;
+
+	if (s->n < 512)
+		s->r[s->n++] = (struct dm_range){m->start, m->end};
+	return 0;
+}
+
+/* smaps is maps with "Key: value" lines after each mapping: the maps parser
+ * must take exactly the same mappings from it (lib has no smaps parser). */
+static void test_smaps_as_maps(void)
+{
+	static char maps[1 << 18], smaps[1 << 21];
+	static struct maps_seen a, b;
+	size_t la = slurp("/proc/self/maps", maps, sizeof(maps));
+	size_t lb = slurp("/proc/self/smaps", smaps, sizeof(smaps));
+
+	CU_ASSERT_FATAL(la > 0 && la < sizeof(maps) && lb > la && lb < sizeof(smaps));
+	EXPECT_INT(dm_maps_foreach_text(maps, la, seen_cb, &a), 0);
+	EXPECT_INT(dm_maps_foreach_text(smaps, lb, seen_cb, &b), 0);
+	EXPECT_INT(b.n, a.n);
+	for (size_t i = 0; i < a.n && i < b.n; i++)
+		EXPECT(a.r[i].start == b.r[i].start && a.r[i].end == b.r[i].end,
+		       "mapping %zu: maps %llx-%llx, smaps %llx-%llx", i,
+		       (unsigned long long)a.r[i].start, (unsigned long long)a.r[i].end,
+		       (unsigned long long)b.r[i].start, (unsigned long long)b.r[i].end);
+}
+
 int main(void)
 {
 	static const struct dm_test tests[] = {
@@ -524,6 +574,7 @@ int main(void)
 		{ "fixed ranges", test_fixed },
 		{ "proc helpers", test_proc_helpers },
 		{ "maps of self", test_maps_read_self },
+		{ "smaps of self read as maps", test_smaps_as_maps },
 		{ "vaddr layout of self", test_vaddr_self },
 		{ "vaddr layout of a child, then dead", test_vaddr_child },
 		{ NULL, NULL },

@@ -49,7 +49,7 @@ static void test_exit_mid_run(void)
 {
 	struct dm_sim_model model = { .accessed = never };
 	struct damon_ctx_status st = { .sz = sizeof(st) };
-	int threads0 = dm_test_count_dir("/proc/self/task"), fds0 = dm_test_count_dir("/proc/self/fd");
+	int fds0 = dm_test_count_dir("/proc/self/fd");
 	damon_ctx *ctx = NULL;
 	pid_t child;
 	int wst, i;
@@ -72,14 +72,14 @@ static void test_exit_mid_run(void)
 	}
 	CU_ASSERT(st.running);
 	CU_ASSERT(st.nr_snapshots >= 5);
-	CU_ASSERT_EQUAL(dm_test_count_dir("/proc/self/task"), threads0 + 1);
+	CU_ASSERT_EQUAL(dm_test_count_threads("damon-mon"), 1);
 
 	kill(child, SIGKILL);
 	waitpid(child, &wst, 0);
 	for (i = 0; i < 300; i++) {
 		sleep_ms(10);
 		damon_ctx_status(ctx, &st);
-		if (!st.running && dm_test_count_dir("/proc/self/task") == threads0)
+		if (!st.running && dm_test_count_threads("damon-mon") == 0)
 			break;
 	}
 	if (st.running || st.error != -ESRCH)
@@ -91,7 +91,7 @@ static void test_exit_mid_run(void)
 	CU_ASSERT(log_calls >= 1);
 	CU_ASSERT_PTR_NOT_NULL(strstr(logged, "exited"));
 	/* The library thread has ended by itself. */
-	CU_ASSERT_EQUAL(dm_test_count_dir("/proc/self/task"), threads0);
+	CU_ASSERT_EQUAL(dm_test_count_threads("damon-mon"), 0);
 	/* The last snapshot stays readable; stop says it had already ended. */
 	{
 		damon_snapshot *s = NULL;
@@ -101,7 +101,7 @@ static void test_exit_mid_run(void)
 	}
 	CU_ASSERT_EQUAL(damon_ctx_stop(ctx), -EALREADY);
 	damon_ctx_unref(ctx);
-	CU_ASSERT_EQUAL(dm_test_count_dir("/proc/self/task"), threads0);
+	CU_ASSERT_EQUAL(dm_test_count_threads("damon-mon"), 0);
 	CU_ASSERT_EQUAL(dm_test_count_dir("/proc/self/fd"), fds0);
 }
 

@@ -720,6 +720,11 @@ int main(int argc, char **argv)
 	(void)argc;
 	if (getenv("DM_TEST_UNPRIVILEGED"))
 		who = "uid 65534";
+	if (dm_test_on_valgrind()) {
+		printf("SKIP: under valgrind, which implements neither userfaultfd nor "
+		       "PAGEMAP_SCAN: uffd_wp cannot run\n");
+		return 77;
+	}
 	r = dm_uffd_wp_probe(NULL, &err);
 	if (r == -EOPNOTSUPP) {
 		printf("SKIP: %s\n", err.msg);

@@ -13,6 +13,8 @@
 #include <poll.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include <CUnit/Basic.h>
@@ -52,6 +54,58 @@ static inline int dm_test_count_dir(const char *path)
 		return -1;
 	while ((e = readdir(d)))
 		n += e->d_name[0] != '.';
+	closedir(d);
+	return n;
+}
+
+/*
+ * Is this test running under valgrind? Valgrind 3.19 implements neither the
+ * userfaultfd system call nor the PAGEMAP_SCAN ioctl: tests of the uffd_wp
+ * backend say so and skip there (scripts/test.sh runs the unit suite under
+ * memcheck) rather than have its reports suppressed.
+ */
+#if defined(__has_include)
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h>
+#define DM_TEST_HAVE_VALGRIND_H 1
+#endif
+#endif
+static inline bool dm_test_on_valgrind(void)
+{
+#ifdef DM_TEST_HAVE_VALGRIND_H
+	return RUNNING_ON_VALGRIND != 0;
+#else
+	const char *pre = getenv("LD_PRELOAD");
+
+	return pre && strstr(pre, "vgpreload");
+#endif
+}
+
+/* Threads of this process named @comm ("damon-mon": library threads);
+ * counting them, not all threads, leaves a sanitizer's own threads out. */
+static inline int dm_test_count_threads(const char *comm)
+{
+	DIR *d = opendir("/proc/self/task");
+	struct dirent *e;
+	int n = 0;
+
+	if (!d)
+		return -1;
+	while ((e = readdir(d))) {
+		char path[300], name[32] = "";
+		FILE *f;
+
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/task/%s/comm", e->d_name);
+		f = fopen(path, "r");
+		if (!f)
+			continue;
+		if (fgets(name, sizeof(name), f))
+			name[strcspn(name, "\n")] = '\0';
+		fclose(f);
+		n += !strcmp(name, comm);
+	}
 	closedir(d);
 	return n;
 }

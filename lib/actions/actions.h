@@ -100,4 +100,13 @@ int dm_read_psi_some_us(const char *proc_root, uint64_t *ret);
 int dm_read_node_mem(const char *sysfs_root, uint32_t nid, uint64_t *ret_total,
 		     uint64_t *ret_free);
 
+/* The texts behind them. "KEY: N kB" at the start of a line or after a
+ * blank ("Node 0 MemTotal: ..."), in bytes: 0, -ENOENT (no such key) or
+ * -EINVAL (no number, or more bytes than 64 bits hold). */
+int dm_meminfo_field(const char *text, const char *key, uint64_t *ret);
+/* Permil of @total that @free is, at most 1000; -EINVAL for a @total of 0. */
+int dm_free_rate(uint64_t total, uint64_t free, uint32_t *ret);
+/* The "total=" of the "some" line of a pressure file: 0 or -EINVAL. */
+int dm_psi_some_total(const char *text, uint64_t *ret);
+
 #endif

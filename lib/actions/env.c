@@ -13,24 +13,66 @@
 #include "../util/proc.h"
 #include "actions.h"
 
-/* The value of "@key <n> kB" in a meminfo-like text, in bytes. */
-static int meminfo_field(const char *text, const char *key, uint64_t *ret)
+/* A whole decimal number at p (blanks before it skipped); its end or NULL. */
+static const char *parse_dec(const char *p, uint64_t *ret)
+{
+	uint64_t v = 0;
+	size_t n = 0;
+
+	p += strspn(p, " \t");
+	for (; p[n] >= '0' && p[n] <= '9'; n++) {
+		uint64_t d = (uint64_t)(p[n] - '0');
+
+		if (v > (UINT64_MAX - d) / 10)
+			return NULL;
+		v = v * 10 + d;
+	}
+	if (!n)
+		return NULL;
+	*ret = v;
+	return p + n;
+}
+
+int dm_meminfo_field(const char *text, const char *key, uint64_t *ret)
 {
 	const char *p = text;
 	size_t kl = strlen(key);
 
+	if (!kl)
+		return -ENOENT;
 	while ((p = strstr(p, key))) {
 		if ((p == text || p[-1] == '\n' || p[-1] == ' ') && p[kl] == ':') {
-			unsigned long long v;
+			uint64_t v;
 
-			if (sscanf(p + kl + 1, " %llu", &v) != 1)
+			if (!parse_dec(p + kl + 1, &v) || v > UINT64_MAX / 1024)
 				return -EINVAL;
-			*ret = (uint64_t)v * 1024;
+			*ret = v * 1024;
 			return 0;
 		}
 		p += kl;
 	}
 	return -ENOENT;
+}
+
+int dm_free_rate(uint64_t total, uint64_t free, uint32_t *ret)
+{
+	if (!total)
+		return -EINVAL;
+	/* free > total: a file read while it changed; 128 bits: no overflow */
+	*ret = free >= total ? 1000 : (uint32_t)((unsigned __int128)free * 1000 / total);
+	return 0;
+}
+
+int dm_psi_some_total(const char *text, uint64_t *ret)
+{
+	const char *p = strstr(text, "some ");
+	const char *end = p ? strchr(p, '\n') : NULL;
+
+	/* "some avg10=0.00 avg60=0.00 avg300=0.00 total=N": on the some line */
+	p = p ? strstr(p, " total=") : NULL;
+	if (!p || (end && p > end) || !parse_dec(p + 7, ret))
+		return -EINVAL;
+	return 0;
 }
 
 int dm_read_free_mem_rate(const char *proc_root, uint32_t *ret)
@@ -43,17 +85,14 @@ int dm_read_free_mem_rate(const char *proc_root, uint32_t *ret)
 	n = dm_proc_read_file(path, buf, sizeof(buf));
 	if (n < 0 && n != -ERANGE)
 		return (int)n;
-	if (meminfo_field(buf, "MemTotal", &total) || meminfo_field(buf, "MemFree", &fr) || !total)
+	if (dm_meminfo_field(buf, "MemTotal", &total) || dm_meminfo_field(buf, "MemFree", &fr))
 		return -EINVAL;
-	*ret = (uint32_t)(fr * 1000 / total);
-	return 0;
+	return dm_free_rate(total, fr, ret);
 }
 
 int dm_read_psi_some_us(const char *proc_root, uint64_t *ret)
 {
 	char path[256], buf[512];
-	unsigned long long v;
-	const char *p;
 	ssize_t n;
 
 	snprintf(path, sizeof(path), "%s/pressure/memory",
@@ -61,11 +100,7 @@ int dm_read_psi_some_us(const char *proc_root, uint64_t *ret)
 	n = dm_proc_read_file(path, buf, sizeof(buf));
 	if (n < 0)
 		return (int)n;
-	p = strstr(buf, "some ");
-	if (!p || !(p = strstr(p, "total=")) || sscanf(p + 6, "%llu", &v) != 1)
-		return -EINVAL;
-	*ret = v;
-	return 0;
+	return dm_psi_some_total(buf, ret);
 }
 
 int dm_read_node_mem(const char *sysfs_root, uint32_t nid, uint64_t *ret_total,
@@ -80,7 +115,8 @@ int dm_read_node_mem(const char *sysfs_root, uint32_t nid, uint64_t *ret_total,
 	if (n < 0 && n != -ERANGE)
 		return (int)n;
 	/* "Node 0 MemTotal:       2014732 kB" */
-	if (meminfo_field(buf, "MemTotal", ret_total) || meminfo_field(buf, "MemFree", ret_free))
+	if (dm_meminfo_field(buf, "MemTotal", ret_total) ||
+	    dm_meminfo_field(buf, "MemFree", ret_free))
 		return -EINVAL;
 	return 0;
 }

@@ -287,17 +287,10 @@ void dm_ctx_backend_cfg_free(damon_ctx *ctx, struct dm_backend_cfg *cfg)
 	cfg->targets = NULL;
 }
 
-/* ctx->be is read under the runner's lock by calls from other threads
- * (damon_ctx_status(), damos_set_goal_current()). */
-static void set_backend(damon_ctx *ctx, struct dm_backend *be)
-{
-	pthread_mutex_lock(&ctx->runner.lock);
-	ctx->be = be;
-	pthread_mutex_unlock(&ctx->runner.lock);
-}
-
 /* Start backend @backend (AUTO: the next usable one when it cannot be
- * taken after all); the backend number that runs, or -errno with errmsg. */
+ * taken after all); the backend number that runs, or -errno with errmsg.
+ * Called with runner.lock held: ctx->be is read under it by calls from
+ * other threads (damon_ctx_status(), damos_set_goal_current()). */
 static int start_backend(damon_ctx *ctx, int backend, uint64_t *ret_first_us)
 {
 	for (;;) {
@@ -316,7 +309,7 @@ static int start_backend(damon_ctx *ctx, int backend, uint64_t *ret_first_us)
 		ret = ops->start(&be, &cfg, ret_first_us, &err);
 		dm_ctx_backend_cfg_free(ctx, &cfg);
 		if (!ret) {
-			set_backend(ctx, be);
+			ctx->be = be;
 			return backend;
 		}
 		if (ctx->backend_req != DAMON_BACKEND_AUTO || !ops->auto_fallback)
@@ -361,10 +354,49 @@ static int targets_exist(const damon_ctx *ctx)
 	return 0;
 }
 
-_public_ int damon_ctx_start(damon_ctx *ctx)
+/* damon_ctx_start() past its checks and the probe, with runner.lock held. */
+static int start_locked(damon_ctx *ctx, int backend)
 {
 	uint64_t first_us = 0;
 	const char *note;
+	int ret;
+
+	ret = sync_schemes(ctx);
+	if (ret)
+		return ret;
+	backend = start_backend(ctx, backend, &first_us);
+	if (backend < 0)
+		return backend;
+	memset(&ctx->monitor_err, 0, sizeof(ctx->monitor_err));
+	ctx->backend = backend;
+	ctx->be_attrs = mon_attrs(ctx);
+	ctx->cg_next_us = mono_us() + ctx->attrs.update_us;
+	/* how it runs, when it is not what the probe expected (a pid namespace
+	 * that cannot see the kdamond): damon_ctx_backend_status() */
+	note = ctx->be->ops->note(ctx->be);
+	if (*note)
+		snprintf(ctx->status[backend].reason, sizeof(ctx->status[backend].reason), "%s",
+			 note);
+	if (ctx->runner.manual) {
+		dm_runner_arm(&ctx->runner, first_us);
+	} else {
+		/* the new thread waits for the lock before its first step */
+		ret = dm_runner_start(&ctx->runner, run_step, ctx);
+		if (ret) {
+			struct dm_backend *be = ctx->be;
+
+			ctx->be = NULL;
+			be->ops->stop(be, false);
+			return dm_ctx_fail(ctx, ret, "could not start the monitoring thread: %s",
+					   strerror(-ret));
+		}
+	}
+	ctx->running = true;
+	return 0;
+}
+
+_public_ int damon_ctx_start(damon_ctx *ctx)
+{
 	int backend, ret;
 
 	CHECK_CTX(ctx);
@@ -405,52 +437,32 @@ _public_ int damon_ctx_start(damon_ctx *ctx)
 		if (backend < 0)
 			return backend;
 	}
-	ret = sync_schemes(ctx);
-	if (ret)
-		return ret;
-	backend = start_backend(ctx, backend, &first_us);
-	if (backend < 0)
-		return backend;
-	memset(&ctx->monitor_err, 0, sizeof(ctx->monitor_err));
-	ctx->backend = backend;
-	ctx->be_attrs = mon_attrs(ctx);
-	ctx->cg_next_us = mono_us() + ctx->attrs.update_us;
-	/* how it runs, when it is not what the probe expected (a pid namespace
-	 * that cannot see the kdamond): damon_ctx_backend_status() */
-	note = ctx->be->ops->note(ctx->be);
-	if (*note)
-		snprintf(ctx->status[backend].reason, sizeof(ctx->status[backend].reason), "%s",
-			 note);
-	if (ctx->runner.manual) {
-		dm_runner_arm(&ctx->runner, first_us);
-	} else {
-		ret = dm_runner_start(&ctx->runner, run_step, ctx);
-		if (ret) {
-			struct dm_backend *be = ctx->be;
-
-			set_backend(ctx, NULL);
-			be->ops->stop(be, false);
-			return dm_ctx_fail(ctx, ret, "could not start the monitoring thread: %s",
-					   strerror(-ret));
-		}
-	}
-	ctx->running = true;
-	return 0;
+	/*
+	 * Under the lock: damon_ctx_status(), damos_get_stats(),
+	 * damos_get_quota() and damos_set_goal_current() may run in other
+	 * threads meanwhile and read what this sets up (the backend, the
+	 * schemes' state the monitor resets, running; found by
+	 * ThreadSanitizer on tests/test-threads.c).
+	 */
+	pthread_mutex_lock(&ctx->runner.lock);
+	ret = start_locked(ctx, backend);
+	pthread_mutex_unlock(&ctx->runner.lock);
+	return ret;
 }
 
 void dm_ctx_halt(damon_ctx *ctx)
 {
-	struct dm_backend *be;
-
 	dm_runner_stop(&ctx->runner);
-	/* detached under the lock: damos_set_goal_current() may be calling it
-	 * from another thread */
-	be = ctx->be;
-	set_backend(ctx, NULL);
-	if (be)
-		be->ops->stop(be, false);
+	/* torn down under the lock, as damon_ctx_start() sets up: the
+	 * readers of status, stats and quotas and damos_set_goal_current()
+	 * may run in other threads */
+	pthread_mutex_lock(&ctx->runner.lock);
+	if (ctx->be)
+		ctx->be->ops->stop(ctx->be, false);
+	ctx->be = NULL;
 	ctx->paused = false; /* the next start runs */
 	ctx->running = false;
+	pthread_mutex_unlock(&ctx->runner.lock);
 }
 
 /* Did the monitor end by itself (every target gone)? */

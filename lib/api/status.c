@@ -89,9 +89,9 @@ _public_ int damon_ctx_status(damon_ctx *ctx, struct damon_ctx_status *ret)
 	st.sample_us = bs.sample_us ? bs.sample_us : ctx->attrs.sample_us;
 	st.aggr_us = bs.aggr_us ? bs.aggr_us : ctx->attrs.aggr_us;
 	st.paused = st.running && ctx->paused;
+	st.backend = (uint32_t)ctx->backend; /* damon_ctx_start() sets it, under the lock */
 	pthread_mutex_unlock(&ctx->runner.lock);
 	st.nr_snapshots = atomic_load(&ctx->nr_snapshots);
-	st.backend = (uint32_t)ctx->backend;
 	if (dm_copy_out(ret, &st, sizeof(st), offsetofend(struct damon_ctx_status, message)))
 		return dm_ctx_fail(ctx, -EINVAL, "ret NULL or ret->sz too small");
 	return 0;

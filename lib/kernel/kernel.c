@@ -21,6 +21,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -96,6 +97,10 @@ static int read_kdamond_pid(struct dm_kernel *k, struct dm_err *err)
 
 	if (rc)
 		return rc;
+	/* a pid_t: a bigger number would be cut into another task's pid */
+	if (!pid || pid > INT_MAX)
+		return dm_err_set(err, -EINVAL, "kernel: %s/" DM_KDS "/0/pid reads %llu, not a pid",
+				  k->fs.root, (unsigned long long)pid);
 	k->kdamond_pid = (pid_t)pid;
 	k->rec.kdamond_pid = k->kdamond_pid;
 	dm_owner_write(k->run_dir, 0, &k->rec, NULL);

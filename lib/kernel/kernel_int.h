@@ -129,8 +129,17 @@ int dm_kernel_publish(struct dm_kernel *k, size_t n, struct dm_err *err);
 
 /* tried.c: ask for the match-all scheme's tried_regions, read, publish. */
 int dm_kernel_read_tried(struct dm_kernel *k, struct dm_err *err);
+/* The regions listed under tried_regions directory @dir into k->regbuf
+ * (positions guessed from addresses going back). Return: 0 and *ret_n, or
+ * -errno with a sentence (-ENOENT: a region vanished while being read). */
+int dm_kernel_read_tried_dir(struct dm_kernel *k, const char *dir, size_t *ret_n,
+			     struct dm_err *err);
 
 bool dm_ktrace_available(struct dm_kernel *k);
+/* The damon_aggregated record's layout from the text of its format file
+ * (@text is cut into lines in place; @path names it in sentences) into
+ * k->f_*. -EINVAL with a sentence when a field is missing or unreadable. */
+int dm_ktrace_parse_format(struct dm_kernel *k, char *text, const char *path, struct dm_err *err);
 /* Is @pid (from kdamonds/N/pid: the initial pid namespace's number) a
  * kdamond kthread as this process sees it through @proc_root? */
 bool dm_ktrace_kdamond_visible(const char *proc_root, pid_t pid);

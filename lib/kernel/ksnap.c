@@ -5,6 +5,8 @@
  * snapshot published to the context's readers.
  */
 #include <errno.h>
+#include <stdbool.h>
+#include <stdint.h>
 
 #include "kernel_int.h"
 
@@ -23,6 +25,21 @@ int dm_kernel_regbuf(struct dm_kernel *k, size_t n)
 	return 0;
 }
 
+/*
+ * Does region @g of target @t go in the snapshot? A target's regions ascend
+ * without overlap in what the kernel writes; a region that goes back
+ * (records lost or reordered, tried_regions of targets told apart wrongly)
+ * is left out, since hotness lookups rely on the order and their byte
+ * counts on regions not counting twice.
+ */
+static bool in_order(const struct dm_kreg *g, size_t t, uint64_t *prev_end)
+{
+	if (g->tpos != t || g->start < *prev_end)
+		return false;
+	*prev_end = g->end;
+	return true;
+}
+
 /* Publish k->regbuf[0..n) (sorted by target position, then address). */
 int dm_kernel_publish(struct dm_kernel *k, size_t n, struct dm_err *err)
 {
@@ -34,10 +51,15 @@ int dm_kernel_publish(struct dm_kernel *k, size_t n, struct dm_err *err)
 
 	if (!max_acc)
 		max_acc = 1;
-	for (size_t i = 0; i < k->nr_targets; i++)
-		nr_t += !k->targets[i].gone;
-	for (size_t j = 0; j < n; j++)
-		kept += k->regbuf[j].tpos < k->nr_targets && !k->targets[k->regbuf[j].tpos].gone;
+	for (size_t i = 0; i < k->nr_targets; i++) {
+		uint64_t prev_end = 0;
+
+		if (k->targets[i].gone)
+			continue;
+		nr_t++;
+		for (size_t j = 0; j < n; j++)
+			kept += in_order(&k->regbuf[j], i, &prev_end);
+	}
 	s = dm_snapshot_new(k->alloc, nr_t, kept);
 	if (!s)
 		return dm_err_set(err, -ENOMEM, "kernel: out of memory building a snapshot");
@@ -50,6 +72,8 @@ int dm_kernel_publish(struct dm_kernel *k, size_t n, struct dm_err *err)
 	s->info.max_nr_accesses = max_acc;
 	s->info.nr_samples = max_acc;
 	for (size_t i = 0; i < k->nr_targets; i++) {
+		uint64_t prev_end = 0;
+
 		if (k->targets[i].gone)
 			continue;
 		s->targets[ti].id = k->targets[i].id;
@@ -59,7 +83,7 @@ int dm_kernel_publish(struct dm_kernel *k, size_t n, struct dm_err *err)
 			struct dm_snap_region *o;
 			uint32_t acc;
 
-			if (g->tpos != i)
+			if (!in_order(g, i, &prev_end))
 				continue;
 			o = &s->regions[r++];
 			acc = g->nr_accesses > max_acc ? max_acc : g->nr_accesses;

@@ -13,44 +13,27 @@
 
 #include "kernel_int.h"
 #include "kscheme.h"
+#include "../ops/pagemap.h"
 #include "../util/names.h"
 #include "../util/fail.h"
 
-/* The top-level "System RAM" ranges of /proc/iomem. */
+/* The top-level "System RAM" ranges of /proc/iomem (page_idle's reader). */
 static int system_ram(struct dm_kernel *k, struct dm_range *v, size_t cap, size_t *ret_n,
 		      struct dm_err *err)
 {
-	char path[PATH_MAX], line[256];
-	size_t n = 0;
-	FILE *f;
+	int n = dm_iomem_system_ram(k->proc_root, v, cap);
 
-	snprintf(path, sizeof(path), "%s/iomem", k->proc_root);
-	f = DM_FAIL(EACCES) ? NULL : fopen(path, "re");
-	if (!f)
-		return dm_err_set(err, -errno,
-				  "kernel: %s cannot be read for paddr's default "
-				  "regions: %s",
-				  path, strerror(errno));
-	while (fgets(line, sizeof(line), f)) {
-		unsigned long long s, e;
-
-		if (line[0] == ' ' || !strstr(line, ": System RAM"))
-			continue;
-		if (sscanf(line, "%llx-%llx", &s, &e) != 2 || e <= s)
-			continue;
-		if (n < cap) {
-			v[n].start = s;
-			v[n].end = e + 1;
-			n++;
-		}
-	}
-	fclose(f);
-	if (!n || (n == 1 && !v[0].start && v[0].end <= 1))
+	if (n == -ENOENT)
 		return dm_err_set(err, -EINVAL,
-				  "kernel: %s lists no System RAM (or only zeros: "
+				  "kernel: %s/iomem lists no System RAM (or only zeros: "
 				  "reading it needs root)",
-				  path);
-	*ret_n = n;
+				  k->proc_root);
+	if (n < 0)
+		return dm_err_set(err, n,
+				  "kernel: %s/iomem cannot be read for paddr's default "
+				  "regions: %s",
+				  k->proc_root, strerror(-n));
+	*ret_n = (size_t)n;
 	return 0;
 }
 
@@ -335,23 +318,6 @@ int dm_kernel_write_body(struct dm_kernel *k, const struct dm_kernel_cfg *cfg, s
 	return rc;
 }
 
-/* Is @word among the white-space separated words of @list? */
-static bool has_word(const char *list, const char *word)
-{
-	size_t wl = strlen(word);
-
-	for (const char *p = list; *p;) {
-		size_t l;
-
-		p += strspn(p, " \t\n");
-		l = strcspn(p, " \t\n");
-		if (l == wl && !memcmp(p, word, wl))
-			return true;
-		p += l;
-	}
-	return false;
-}
-
 int dm_kernel_write_ctx(struct dm_kernel *k, const struct dm_kernel_cfg *cfg, struct dm_err *err)
 {
 	char avail[DM_SYSFS_VAL_MAX], q[40];
@@ -366,7 +332,7 @@ int dm_kernel_write_ctx(struct dm_kernel *k, const struct dm_kernel_cfg *cfg, st
 	rc = dm_sysfs_read(&k->fs, avail, sizeof(avail), err, DM_KCTX "/avail_operations");
 	if (rc < 0)
 		return rc;
-	if (!has_word(avail, ops))
+	if (!dm_sysfs_has_word(avail, ops))
 		return dm_err_set(err, -EOPNOTSUPP,
 				  "kernel: this kernel's DAMON offers \"%s\", "
 				  "no %s",

@@ -16,31 +16,20 @@
 int dm_proc_start_time(const char *proc_root, pid_t pid, uint64_t *ret)
 {
 	char path[PATH_MAX], buf[1024];
-	const char *p;
+	struct dm_proc_stat st;
 	ssize_t n;
-	int field;
 
 	if (dm_proc_path(path, sizeof(path), proc_root, pid, "stat") < 0)
 		return -EINVAL;
 	n = dm_proc_read_file(path, buf, sizeof(buf));
-	if (n == -ERANGE)
-		n = (ssize_t)strlen(buf);
-	if (n < 0)
+	if (n < 0 && n != -ERANGE)
 		return n == -ENOENT ? -ESRCH : (int)n;
-	/* comm may hold ") "; the fields after it start at the last ')' */
-	p = strrchr(buf, ')');
-	if (!p)
+	/* field 22 (until it was counted from 2, field 23, vsize, was read:
+	 * it changes as the owner maps memory, and a live owner looked like
+	 * a recycled pid) */
+	if (dm_proc_stat_parse(buf, &st) < 0 || st.nr_fields < 22)
 		return -ESRCH;
-	p++;
-	/* p is at the blank before field 3 (state); each step moves one
-	 * field on, to the blank before field 22 (until this was counted
-	 * from 2, it read field 23, vsize, which changes as the owner maps
-	 * memory: a live owner looked like a recycled pid) */
-	for (field = 3; field < 22 && p; field++)
-		p = strchr(p + 1, ' ');
-	if (!p)
-		return -ESRCH;
-	*ret = strtoull(p + 1, NULL, 10);
+	*ret = st.start_time;
 	return 0;
 }
 
@@ -68,12 +57,54 @@ static bool ns_known(const struct dm_pidns *ns)
 	return ns->dev || ns->ino;
 }
 
+/* The next blank-separated decimal number of *p, at most @max. */
+static bool next_num(const char **p, uint64_t max, uint64_t *ret)
+{
+	const char *s = *p + strspn(*p, " \t\n");
+	uint64_t v = 0;
+	size_t n = 0;
+
+	for (; s[n] >= '0' && s[n] <= '9'; n++) {
+		uint64_t d = (uint64_t)(s[n] - '0');
+
+		if (d > max || v > (max - d) / 10)
+			return false;
+		v = v * 10 + d;
+	}
+	if (!n || (s[n] && !strchr(" \t\n", s[n])))
+		return false;
+	*p = s + n;
+	*ret = v;
+	return true;
+}
+
+int dm_owner_parse(const char *text, struct dm_owner_rec *ret)
+{
+	uint64_t ver = 0, owner = 0, st = 0, kpid = 0, dev = 0, ino = 0;
+	const char *p = text + strspn(text, " \t\n");
+
+	if (strncmp(p, "libdamon", 8) || !p[8] || !strchr(" \t\n", p[8]))
+		return -EINVAL;
+	p += 8;
+	if (!next_num(&p, 2, &ver) || ver < 1 || !next_num(&p, INT_MAX, &owner) || !owner ||
+	    !next_num(&p, UINT64_MAX, &st) || !next_num(&p, INT_MAX, &kpid))
+		return -EINVAL;
+	if (ver == 2 && (!next_num(&p, UINT64_MAX, &dev) || !next_num(&p, UINT64_MAX, &ino)))
+		return -EINVAL;
+	if (p[strspn(p, " \t\n")])
+		return -EINVAL;
+	ret->owner = (pid_t)owner;
+	ret->start_time = st;
+	ret->kdamond_pid = (pid_t)kpid;
+	ret->ns.dev = dev;
+	ret->ns.ino = ino;
+	return 0;
+}
+
 enum dm_owner_state dm_owner_read(const char *run_dir, const char *proc_root, unsigned long idx,
 				  struct dm_owner_rec *ret)
 {
 	char path[PATH_MAX], buf[160];
-	unsigned long long st, nsdev = 0, nsino = 0;
-	int owner, kpid, ver, n_want;
 	struct dm_pidns mine = {0};
 	uint64_t now_st;
 	ssize_t n;
@@ -83,20 +114,8 @@ enum dm_owner_state dm_owner_read(const char *run_dir, const char *proc_root, un
 	n = dm_proc_read_file(path, buf, sizeof(buf));
 	if (n == -ENOENT)
 		return DM_OWNER_NONE;
-	if (n < 0)
+	if (n < 0 || dm_owner_parse(buf, ret) < 0)
 		return DM_OWNER_BAD;
-	if (sscanf(buf, "libdamon %d", &ver) != 1 || (ver != 1 && ver != 2))
-		return DM_OWNER_BAD;
-	n_want = ver == 1 ? 4 : 6;
-	if (sscanf(buf, "libdamon %d %d %llu %d %llu %llu", &ver, &owner, &st, &kpid, &nsdev,
-		   &nsino) < n_want ||
-	    owner <= 0)
-		return DM_OWNER_BAD;
-	ret->owner = owner;
-	ret->start_time = st;
-	ret->kdamond_pid = kpid;
-	ret->ns.dev = nsdev;
-	ret->ns.ino = nsino;
 	/*
 	 * OWNER counts in the writer's pid namespace. Judged only when that
 	 * is ours; when either side's namespace is unknown (a version 1
@@ -105,9 +124,9 @@ enum dm_owner_state dm_owner_read(const char *run_dir, const char *proc_root, un
 	if (ns_known(&ret->ns) && !dm_proc_pidns(proc_root, &mine) && ns_known(&mine) &&
 	    (mine.dev != ret->ns.dev || mine.ino != ret->ns.ino))
 		return DM_OWNER_OTHER_NS;
-	if (dm_proc_pid_alive(proc_root, owner) == -ESRCH)
+	if (dm_proc_pid_alive(proc_root, ret->owner) == -ESRCH)
 		return DM_OWNER_ORPHAN;
-	if (dm_proc_start_time(proc_root, owner, &now_st) == 0 && now_st != st)
+	if (dm_proc_start_time(proc_root, ret->owner, &now_st) == 0 && now_st != ret->start_time)
 		return DM_OWNER_ORPHAN; /* the pid was recycled */
 	return DM_OWNER_ALIVE;
 }

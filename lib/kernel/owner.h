@@ -63,6 +63,13 @@ int dm_proc_start_time(const char *proc_root, pid_t pid, uint64_t *ret);
  * (NULL: /proc). -errno when it cannot be read (no CONFIG_PID_NS). */
 int dm_proc_pidns(const char *proc_root, struct dm_pidns *ret);
 
+/*
+ * Parse the text of a record (version 1 or 2): blank-separated decimal
+ * numbers, pids within 1..INT_MAX (the kdamond's 0..INT_MAX), nothing but
+ * blanks after them. Return: 0, or -EINVAL.
+ */
+int dm_owner_parse(const char *text, struct dm_owner_rec *ret);
+
 /* Read the record of kdamond @idx and judge its owner (pids of our own pid
  * namespace only; OTHER_NS otherwise). */
 enum dm_owner_state dm_owner_read(const char *run_dir, const char *proc_root, unsigned long idx,

@@ -32,6 +32,8 @@ void dm_sysfs_close(struct dm_sysfs *s)
 	s->fd = -1;
 }
 
+static bool vpath(char *p, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
+
 static bool vpath(char *p, const char *fmt, va_list ap)
 {
 	int n = vsnprintf(p, PATH_SZ, fmt, ap);
@@ -158,6 +160,22 @@ bool dm_parse_u64(const char *s, uint64_t *ret)
 	}
 	*ret = v;
 	return true;
+}
+
+bool dm_sysfs_has_word(const char *list, const char *word)
+{
+	size_t wl = strlen(word);
+
+	for (const char *p = list; *p;) {
+		size_t l;
+
+		p += strspn(p, " \t\n");
+		l = strcspn(p, " \t\n");
+		if (l == wl && !memcmp(p, word, wl))
+			return true;
+		p += l;
+	}
+	return false;
 }
 
 int dm_sysfs_read_u64(const struct dm_sysfs *s, uint64_t *ret, struct dm_err *err, const char *fmt,

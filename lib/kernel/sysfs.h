@@ -51,6 +51,9 @@ int dm_sysfs_write_u64(const struct dm_sysfs *s, uint64_t val, struct dm_err *er
 /* Parse a whole decimal unsigned number (no sign, no blanks, no overflow). */
 bool dm_parse_u64(const char *s, uint64_t *ret);
 
+/* Is @word one of the blank-separated words of @list (avail_operations)? */
+bool dm_sysfs_has_word(const char *list, const char *word);
+
 /* Quote at most 32 bytes of @in for a sentence, printable ASCII only. */
 const char *dm_sysfs_show(char out[40], const char *in);
 

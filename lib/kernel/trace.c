@@ -52,6 +52,23 @@ static const char *const event_dirs[] = {
 	"kernel/debug/tracing/events/damon/damon_aggregated",
 };
 
+/* A whole decimal number of at most UINT32_MAX, up to ';' or the end. */
+static bool parse_u32(const char *p, uint32_t *ret)
+{
+	uint64_t v = 0;
+	size_t n = 0;
+
+	for (; p[n] >= '0' && p[n] <= '9'; n++) {
+		v = v * 10 + (uint64_t)(p[n] - '0');
+		if (v > UINT32_MAX)
+			return false;
+	}
+	if (!n || (p[n] && p[n] != ';'))
+		return false;
+	*ret = (uint32_t)v;
+	return true;
+}
+
 /* One "field:TYPE NAME;\toffset:N;\tsize:N;\tsigned:N;" line of a format file. */
 static bool parse_field(const char *line, char *name, size_t name_sz, struct dm_kfield *f)
 {
@@ -73,15 +90,12 @@ static bool parse_field(const char *line, char *name, size_t name_sz, struct dm_
 		return false;
 	memcpy(name, p, len);
 	name[len] = '\0';
-	f->off = (uint32_t)strtoul(o + 7, NULL, 10);
-	f->size = (uint32_t)strtoul(s + 5, NULL, 10);
-	return true;
+	return parse_u32(o + 7, &f->off) && parse_u32(s + 5, &f->size);
 }
 
-/* Read the event's id and field layout. -ENOENT when there is no such event. */
-static int read_format(struct dm_kernel *k, struct dm_err *err)
+int dm_ktrace_parse_format(struct dm_kernel *k, char *text, const char *path, struct dm_err *err)
 {
-	char path[160], buf[4096], name[64];
+	char name[64], *save = NULL;
 	struct {
 		const char *name;
 		struct dm_kfield *f;
@@ -95,26 +109,9 @@ static int read_format(struct dm_kernel *k, struct dm_err *err)
 		{"age", &k->f_age, 4, 8},
 	};
 	unsigned int found = 0;
-	uint64_t id;
-	size_t i;
-	int rc = -ENOENT;
 
-	for (i = 0; i < sizeof(event_dirs) / sizeof(event_dirs[0]); i++) {
-		rc = dm_sysfs_read_u64(&k->fs, &id, NULL, "%s/id", event_dirs[i]);
-		if (!rc)
-			break;
-	}
-	if (rc)
-		return dm_err_set(err, rc,
-				  "kernel: the damon:damon_aggregated tracepoint is not "
-				  "available (no %s/%s/id; is tracefs mounted?)",
-				  k->fs.root, event_dirs[0]);
-	snprintf(path, sizeof(path), "%s/format", event_dirs[i]);
-	/* format files exceed DM_SYSFS_VAL_MAX: read it with a bigger buffer */
-	rc = dm_sysfs_read(&k->fs, buf, sizeof(buf), err, "%s", path);
-	if (rc < 0)
-		return rc;
-	for (char *line = strtok(buf, "\n"); line; line = strtok(NULL, "\n")) {
+	/* strtok_r: strtok's state is the whole process's */
+	for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
 		struct dm_kfield f;
 
 		if (!parse_field(line, name, sizeof(name), &f))
@@ -137,6 +134,35 @@ static int read_format(struct dm_kernel *k, struct dm_err *err)
 				  "kernel: %s/%s lacks a field libdamon needs "
 				  "(target_id, nr_regions, start, end, nr_accesses, age)",
 				  k->fs.root, path);
+	return 0;
+}
+
+/* Read the event's id and field layout. -ENOENT when there is no such event. */
+static int read_format(struct dm_kernel *k, struct dm_err *err)
+{
+	char path[160], buf[4096];
+	uint64_t id;
+	size_t i;
+	int rc = -ENOENT;
+
+	for (i = 0; i < sizeof(event_dirs) / sizeof(event_dirs[0]); i++) {
+		rc = dm_sysfs_read_u64(&k->fs, &id, NULL, "%s/id", event_dirs[i]);
+		if (!rc)
+			break;
+	}
+	if (rc)
+		return dm_err_set(err, rc,
+				  "kernel: the damon:damon_aggregated tracepoint is not "
+				  "available (no %s/%s/id; is tracefs mounted?)",
+				  k->fs.root, event_dirs[0]);
+	snprintf(path, sizeof(path), "%s/format", event_dirs[i]);
+	/* format files exceed DM_SYSFS_VAL_MAX: read it with a bigger buffer */
+	rc = dm_sysfs_read(&k->fs, buf, sizeof(buf), err, "%s", path);
+	if (rc < 0)
+		return rc;
+	rc = dm_ktrace_parse_format(k, buf, path, err);
+	if (rc)
+		return rc;
 	k->trace_id = id;
 	return 0;
 }
@@ -149,8 +175,7 @@ bool dm_ktrace_available(struct dm_kernel *k)
 bool dm_ktrace_kdamond_visible(const char *proc_root, pid_t pid)
 {
 	char path[PATH_MAX], buf[1024];
-	const char *comm, *end, *p;
-	unsigned long long flags;
+	struct dm_proc_stat st;
 	ssize_t n;
 
 	if (pid <= 0)
@@ -169,17 +194,10 @@ bool dm_ktrace_kdamond_visible(const char *proc_root, pid_t pid)
 	 * by any task (PR_SET_NAME); PF_KTHREAD cannot, and only the initial
 	 * namespace holds kthreads.
 	 */
-	comm = strchr(buf, '(');
-	end = strrchr(buf, ')');
-	if (!comm || !end || end < comm || strncmp(comm + 1, "kdamond.", 8))
+	if (dm_proc_stat_parse(buf, &st) < 0 || strncmp(st.comm, "kdamond.", 8) ||
+	    st.nr_fields < 9)
 		return false;
-	p = end + 1;
-	/* p is at the blank before field 3 (state); flags is field 9 */
-	for (int field = 3; field < 9 && p; field++)
-		p = strchr(p + 1, ' ');
-	if (!p || sscanf(p + 1, "%llu", &flags) != 1)
-		return false;
-	return (flags & DM_PF_KTHREAD) != 0;
+	return (st.flags & DM_PF_KTHREAD) != 0;
 }
 
 static size_t ring_pages(const struct dm_kernel *k)

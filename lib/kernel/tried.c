@@ -76,7 +76,8 @@ static int list_regions(struct dm_kernel *k, const char *dir, size_t *ret, struc
 	return 0;
 }
 
-static int read_tried_once(struct dm_kernel *k, const char *dir, size_t *ret_n, struct dm_err *err)
+int dm_kernel_read_tried_dir(struct dm_kernel *k, const char *dir, size_t *ret_n,
+			     struct dm_err *err)
 {
 	uint64_t prev_end = 0;
 	uint32_t tpos = 0;
@@ -139,7 +140,7 @@ int dm_kernel_read_tried(struct dm_kernel *k, struct dm_err *err)
 		return rc;
 	snprintf(dir, sizeof(dir), DM_KCTX "/schemes/%zu/tried_regions", k->nr_schemes);
 	for (int tries = 0;; tries++) {
-		rc = read_tried_once(k, dir, &n, err);
+		rc = dm_kernel_read_tried_dir(k, dir, &n, err);
 		if (rc != -ENOENT || tries == 20)
 			break;
 		k->tried_retries++;

@@ -6,37 +6,11 @@
 
 #include "maps.h"
 #include "../util/fail.h"
+#include "../util/proc.h"
 
 static bool is_eol(char c)
 {
 	return c == '\n' || c == '\0';
-}
-
-/* Parse up to @max_digits hex digits; at least one. */
-static const char *parse_hex(const char *p, unsigned int max_digits, uint64_t *ret)
-{
-	uint64_t v = 0;
-	unsigned int n = 0;
-
-	for (;; p++) {
-		unsigned int d;
-
-		if (*p >= '0' && *p <= '9')
-			d = (unsigned int)(*p - '0');
-		else if (*p >= 'a' && *p <= 'f')
-			d = (unsigned int)(*p - 'a' + 10);
-		else if (*p >= 'A' && *p <= 'F')
-			d = (unsigned int)(*p - 'A' + 10);
-		else
-			break;
-		if (++n > max_digits)
-			return NULL;
-		v = (v << 4) | d;
-	}
-	if (!n)
-		return NULL;
-	*ret = v;
-	return p;
 }
 
 static const char *parse_dec(const char *p, uint64_t *ret)
@@ -76,10 +50,10 @@ int dm_maps_parse_line(const char *line, struct dm_map *ret)
 		return -EINVAL;
 	memset(ret, 0, offsetof(struct dm_map, name) + 1);
 
-	p = parse_hex(p, 16, &ret->start);
+	p = dm_parse_hex(p, 16, &ret->start);
 	if (!p || *p++ != '-')
 		return -EINVAL;
-	p = parse_hex(p, 16, &ret->end);
+	p = dm_parse_hex(p, 16, &ret->end);
 	if (!p || ret->start >= ret->end)
 		return -EINVAL;
 	p = skip_spaces(p, true);
@@ -107,17 +81,17 @@ int dm_maps_parse_line(const char *line, struct dm_map *ret)
 	if (!p)
 		return -EINVAL;
 
-	p = parse_hex(p, 16, &ret->offset);
+	p = dm_parse_hex(p, 16, &ret->offset);
 	if (!p)
 		return -EINVAL;
 	p = skip_spaces(p, true);
 	if (!p)
 		return -EINVAL;
 
-	p = parse_hex(p, 8, &major);
+	p = dm_parse_hex(p, 8, &major);
 	if (!p || *p++ != ':')
 		return -EINVAL;
-	p = parse_hex(p, 8, &minor);
+	p = dm_parse_hex(p, 8, &minor);
 	if (!p)
 		return -EINVAL;
 	ret->dev_major = (uint32_t)major;

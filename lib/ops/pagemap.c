@@ -164,7 +164,7 @@ int dm_iomem_system_ram(const char *proc_root, struct dm_range *ret, size_t cap)
 {
 	struct dm_range v[64];
 	char path[PATH_MAX], line[256];
-	size_t n = 0;
+	size_t n = 0, k = 0;
 	FILE *f;
 
 	if (!ret || !cap)
@@ -176,17 +176,14 @@ int dm_iomem_system_ram(const char *proc_root, struct dm_range *ret, size_t cap)
 	f = DM_FAIL(EACCES) ? NULL : fopen(path, "re");
 	if (!f)
 		return -errno;
-	while (fgets(line, sizeof(line), f)) {
-		unsigned long long s, e;
-		uint64_t start, end;
+	while (dm_proc_getline(f, line, sizeof(line))) {
+		uint64_t s, e, start, end;
 
-		/* Top level only: nested entries are indented. */
-		if (line[0] == ' ' || !strstr(line, " : System RAM"))
+		/* no page starts in [s, e] when aligning s up wraps around */
+		if (!dm_proc_iomem_ram(line, &s, &e) || s > UINT64_MAX - (DM_MIN_REGION - 1))
 			continue;
-		if (sscanf(line, "%llx-%llx", &s, &e) != 2 || e < s || e == ULLONG_MAX)
-			continue;
-		start = ((uint64_t)s + DM_MIN_REGION - 1) & ~(DM_MIN_REGION - 1);
-		end = ((uint64_t)e + 1) & ~(DM_MIN_REGION - 1); /* iomem ends are inclusive */
+		start = (s + DM_MIN_REGION - 1) & ~(DM_MIN_REGION - 1);
+		end = (e + 1) & ~(DM_MIN_REGION - 1); /* iomem ends are inclusive */
 		if (start >= end)
 			continue;
 		if (n == sizeof(v) / sizeof(v[0])) {
@@ -201,6 +198,16 @@ int dm_iomem_system_ram(const char *proc_root, struct dm_range *ret, size_t cap)
 	fclose(f);
 	if (!n)
 		return -ENOENT;
+	/* top-level entries never overlap; should two, their union counts once
+	 * (regions of a context must not overlap) */
+	qsort(v, n, sizeof(v[0]), cmp_range_start);
+	for (size_t i = 1; i < n; i++) {
+		if (v[i].start >= v[k].end)
+			v[++k] = v[i];
+		else if (v[i].end > v[k].end)
+			v[k].end = v[i].end;
+	}
+	n = k + 1;
 	if (n > cap) {
 		qsort(v, n, sizeof(v[0]), cmp_range_size_desc);
 		n = cap;

@@ -18,6 +18,25 @@
 
 #include "probe.h"
 #include "../util/fail.h"
+#include "../util/proc.h"
+
+bool dm_status_capeff(const char *text, uint64_t *ret)
+{
+	for (const char *line = text; line; line = strchr(line, '\n'), line = line ? line + 1 : NULL) {
+		const char *p;
+		uint64_t v;
+
+		if (strncmp(line, "CapEff:", 7))
+			continue;
+		/* "CapEff:\t000001ffffffffff": 16 hex digits, nothing else */
+		p = dm_parse_hex(line + 7 + strspn(line + 7, " \t"), 16, &v);
+		if (!p || (*p != '\n' && *p != '\0'))
+			return false;
+		*ret = v;
+		return true;
+	}
+	return false;
+}
 
 #ifdef HAVE_LIBCAP
 
@@ -47,7 +66,7 @@ bool dm_has_cap(int cap)
 
 static bool read_capeff(uint64_t *ret)
 {
-	char *buf, *line, *end;
+	char *buf;
 	size_t len = 0;
 	bool found = false;
 	int fd;
@@ -72,19 +91,7 @@ static bool read_capeff(uint64_t *ret)
 	close(fd);
 	buf[len] = '\0';
 
-	for (line = buf; line && *line; line = strchr(line, '\n'), line = line ? line + 1 : NULL) {
-		unsigned long long v;
-
-		if (strncmp(line, "CapEff:", 7))
-			continue;
-		errno = 0;
-		v = strtoull(line + 7, &end, 16);
-		if (errno || end == line + 7 || (*end != '\n' && *end != '\0'))
-			break;
-		*ret = v;
-		found = true;
-		break;
-	}
+	found = dm_status_capeff(buf, ret);
 	free(buf);
 	return found;
 }

@@ -32,6 +32,7 @@
 
 #include "probe.h"
 #include "../kernel/owner.h"
+#include "../kernel/sysfs.h"
 #include "../util/names.h"
 #include "../util/fail.h"
 
@@ -451,8 +452,6 @@ static void say_avail(const struct kd_seen *s, const char *want, bool privileged
 		      struct clauses *c)
 {
 	char q[SHOW_MAX + 4], words[VAL_MAX];
-	const char *p;
-	size_t wl = strlen(want);
 	int n = s->avail_rc;
 
 	if (!s->nr_dirs) {
@@ -485,14 +484,8 @@ static void say_avail(const struct kd_seen *s, const char *want, bool privileged
 		    show(q, s->avail, (size_t)n), want);
 		return;
 	}
-	for (p = s->avail; *p;) {
-		size_t l = strcspn(p, " \t\n");
-
-		if (l == wl && !memcmp(p, want, wl))
-			return; /* offered */
-		p += l;
-		p += strspn(p, " \t\n");
-	}
+	if (dm_sysfs_has_word(s->avail, want))
+		return; /* offered */
 	if (!n) {
 		add(c, true, "this kernel's DAMON offers no operations set, so no %s", want);
 		return;

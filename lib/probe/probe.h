@@ -43,6 +43,9 @@ int dm_probe_auto_pick(const struct damon_backend_status all[DAMON_BACKEND_MAX +
 /* Does the calling process have capability @cap (CAP_SYS_ADMIN, ...) in its
  * effective set? Uses libcap when built with it, else /proc/self/status. */
 bool dm_has_cap(int cap);
+/* The effective set from the text of /proc/PID/status (its CapEff line:
+ * hex digits, at most 64 bits). false when there is none or it is garbled. */
+bool dm_status_capeff(const char *text, uint64_t *ret);
 
 /* Kernel DAMON through sysfs, read only: fills a sentence in @reason and
  * returns true when a kernel backend could take DAMON for @in now. */

@@ -2,6 +2,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,10 +76,122 @@ ssize_t dm_proc_read_file(const char *path, char *buf, size_t size)
 	return ret ? ret : (ssize_t)len;
 }
 
+/* A whole unsigned decimal number in [p, end), no sign, no overflow. */
+static bool parse_u64_span(const char *p, const char *end, uint64_t *ret)
+{
+	uint64_t v = 0;
+
+	if (p == end)
+		return false;
+	for (; p < end; p++) {
+		if (*p < '0' || *p > '9' || v > (UINT64_MAX - (uint64_t)(*p - '0')) / 10)
+			return false;
+		v = v * 10 + (uint64_t)(*p - '0');
+	}
+	*ret = v;
+	return true;
+}
+
+int dm_proc_stat_parse(const char *text, struct dm_proc_stat *ret)
+{
+	const char *open, *close, *p;
+	size_t n;
+
+	memset(ret, 0, sizeof(*ret));
+	open = strchr(text, '(');
+	close = strrchr(text, ')');
+	/* the state is one character after ") " */
+	if (!open || !close || close < open || close[1] != ' ' || !close[2] || close[2] == ' ' ||
+	    close[2] == '\n')
+		return -EINVAL;
+	n = (size_t)(close - open - 1);
+	if (n >= sizeof(ret->comm))
+		n = sizeof(ret->comm) - 1;
+	memcpy(ret->comm, open + 1, n);
+	ret->comm[n] = '\0';
+	ret->state = close[2];
+	/* field by field from the state on; the kernel separates them by one blank */
+	p = close + 2;
+	for (unsigned int field = 3;; field++) {
+		const char *end = p + strcspn(p, " \n");
+
+		if (field == 9 && !parse_u64_span(p, end, &ret->flags))
+			break;
+		if (field == 22 && !parse_u64_span(p, end, &ret->start_time))
+			break;
+		ret->nr_fields = field;
+		if (field == 22 || *end != ' ')
+			break;
+		p = end + 1;
+	}
+	return 0;
+}
+
+bool dm_proc_getline(FILE *f, char *buf, size_t size)
+{
+	bool skip = false;
+
+	while (fgets(buf, (int)size, f)) {
+		size_t n = strlen(buf);
+		bool whole = n && buf[n - 1] == '\n';
+
+		if (!whole && n + 1 < size)
+			whole = true; /* the last line, without '\n' (or a NUL inside) */
+		if (!skip && whole)
+			return true;
+		skip = !whole;
+	}
+	return false;
+}
+
+const char *dm_parse_hex(const char *p, unsigned int max_digits, uint64_t *ret)
+{
+	uint64_t v = 0;
+	unsigned int n = 0;
+
+	for (;; p++) {
+		unsigned int d;
+
+		if (*p >= '0' && *p <= '9')
+			d = (unsigned int)(*p - '0');
+		else if (*p >= 'a' && *p <= 'f')
+			d = (unsigned int)(*p - 'a' + 10);
+		else if (*p >= 'A' && *p <= 'F')
+			d = (unsigned int)(*p - 'A' + 10);
+		else
+			break;
+		if (++n > max_digits)
+			return NULL;
+		v = (v << 4) | d;
+	}
+	if (!n)
+		return NULL;
+	*ret = v;
+	return p;
+}
+
+bool dm_proc_iomem_ram(const char *line, uint64_t *ret_start, uint64_t *ret_last)
+{
+	static const char tail[] = " : System RAM";
+	uint64_t s, e;
+	const char *p = dm_parse_hex(line, 16, &s);
+
+	if (!p || *p != '-' || !(p = dm_parse_hex(p + 1, 16, &e)))
+		return false;
+	if (strncmp(p, tail, sizeof(tail) - 1) ||
+	    (p[sizeof(tail) - 1] && p[sizeof(tail) - 1] != '\n'))
+		return false;
+	if (s >= e || e == UINT64_MAX)
+		return false;
+	*ret_start = s;
+	*ret_last = e;
+	return true;
+}
+
 int dm_proc_pid_alive(const char *proc_root, pid_t pid)
 {
 	char path[PATH_MAX], stat[512];
-	const char *p;
+	struct dm_proc_stat st;
 	ssize_t n;
 	int r;
 
@@ -87,31 +201,22 @@ int dm_proc_pid_alive(const char *proc_root, pid_t pid)
 	if (r < 0)
 		return r;
 	n = dm_proc_read_file(path, stat, sizeof(stat));
-	if (n == -ERANGE)
-		n = (ssize_t)strlen(stat);
 	if (n == -ENOENT || n == -ESRCH)
 		return -ESRCH;
-	if (n < 0)
+	if (n < 0 && n != -ERANGE)
 		return (int)n;
-	/* "pid (comm) S ...": comm may hold ')' and spaces, the state follows the last ')'. */
-	p = strrchr(stat, ')');
-	if (!p || p[1] != ' ')
-		return -ESRCH; /* an empty stat: the task is being torn down */
-	if (p[2] == 'Z' || p[2] == 'X')
+	/* no "(comm) S": an empty stat, the task is being torn down */
+	if (dm_proc_stat_parse(stat, &st) < 0)
+		return -ESRCH;
+	if (st.state == 'Z' || st.state == 'X')
 		return -ESRCH;
 	/*
 	 * An exiting task is not a zombie yet while its address space is torn
 	 * down (tens of ms for a large one), but its files under /proc/PID
 	 * already fail: gone too. Its flags are field 9 (after state, ppid,
-	 * pgrp, session, tty_nr and tpgid); the walk never passes the NUL.
+	 * pgrp, session, tty_nr and tpgid).
 	 */
-	p += 2;
-	for (int field = 3; field < 9 && *p; field++) {
-		p += strcspn(p, " ");
-		if (*p)
-			p++;
-	}
-	if (*p && strtoul(p, NULL, 10) & DM_PF_EXITING)
+	if (st.nr_fields >= 9 && (st.flags & DM_PF_EXITING))
 		return -ESRCH;
 	return 0;
 }

@@ -6,7 +6,10 @@
 #ifndef DAMON_UTIL_PROC_H
 #define DAMON_UTIL_PROC_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <sys/types.h>
 
 #define DM_PROC_ROOT_DEFAULT "/proc"
@@ -25,6 +28,46 @@ int dm_proc_path(char *buf, size_t size, const char *proc_root, pid_t pid, const
  * (@buf then holds the first size-1 bytes), or -errno of open/read.
  */
 ssize_t dm_proc_read_file(const char *path, char *buf, size_t size);
+
+/* The fields of /proc/PID/stat that libdamon reads. */
+struct dm_proc_stat {
+	char comm[64];		/* between the first '(' and the last ')', cut to fit */
+	char state;		/* field 3: R, S, D, Z, X, ... */
+	uint64_t flags;		/* field 9: PF_* */
+	uint64_t start_time;	/* field 22: jiffies since boot */
+	unsigned int nr_fields; /* fields read from the start: 3 = up to the state */
+};
+
+/*
+ * Parse the text of /proc/PID/stat: "PID (COMM) S PPID ... FLAGS ...
+ * STARTTIME ...". COMM may hold blanks and ')', so the fields after it
+ * start at the last ')'. Fields are read up to 22; flags and start time must
+ * be whole decimal numbers, and one that is not (or a text cut short) ends
+ * the walk: nr_fields says how far it got. Never reads past the NUL.
+ * Return: 0, or -EINVAL when there is no "(COMM) S" (garbage, or the empty
+ * stat of a task being torn down).
+ */
+int dm_proc_stat_parse(const char *text, struct dm_proc_stat *ret);
+
+/*
+ * The next line of @f that fits in @buf (with its '\n'); longer lines are
+ * skipped whole, so the tail of one is never taken for a line of its own.
+ * Return: false at the end of the file.
+ */
+bool dm_proc_getline(FILE *f, char *buf, size_t size);
+
+/* 1 to @max_digits hex digits at @p (either case) into *ret.
+ * Return: the end of the number, or NULL (none, or too many). */
+const char *dm_parse_hex(const char *p, unsigned int max_digits, uint64_t *ret);
+
+/*
+ * One line of /proc/iomem, if it is a top-level (not indented) System RAM
+ * entry: "START-END : System RAM" in hex, END inclusive, START < END <
+ * UINT64_MAX (a root-only file shows zeros to others: not an entry). The
+ * line ends at '\n' or NUL.
+ * Return: true and *ret_start, *ret_last.
+ */
+bool dm_proc_iomem_ram(const char *line, uint64_t *ret_start, uint64_t *ret_last);
 
 /*
  * Is process @pid alive under @proc_root? A zombie counts as gone: it has no

@@ -207,13 +207,28 @@ static int jr_num(struct jreader *jr, enum qunit kind, double dflt, double *ret)
 	return 0;
 }
 
+/*
+ * A number of the file as an integer. Converting a double the type cannot
+ * hold is undefined: a file may say 1e30, or "1e999 -1e999" (infinity
+ * minus infinity: NaN), so out-of-range values are clamped and NaN is 0.
+ */
 static uint64_t to_u64(double v)
 {
-	if (v <= 0)
+	if (!(v > 0))
 		return 0;
 	if (v >= 18446744073709551615.0)
 		return UINT64_MAX;
 	return (uint64_t)(v + 0.5);
+}
+
+/* An index: negative or NaN is null (-1). */
+static int64_t to_idx(double v)
+{
+	if (!(v >= 0))
+		return -1;
+	if (v >= 9223372036854775807.0)
+		return INT64_MAX;
+	return (int64_t)v;
 }
 
 static uint32_t to_u32(double v)
@@ -469,9 +484,9 @@ static int record_key(struct jreader *jr, const char *key, void *ctx)
 	    !strcmp(key, "target_id")) {
 		err = jr_num(jr, Q_NR, -1, &v[0]);
 		if (key[0] == 'k')
-			r->kdamond_idx = v[0] < 0 ? -1 : (int64_t)v[0];
+			r->kdamond_idx = to_idx(v[0]);
 		else if (key[0] == 'c')
-			r->context_idx = v[0] < 0 ? -1 : (int64_t)v[0];
+			r->context_idx = to_idx(v[0]);
 		else
 			r->target_id = to_u64(v[0]);
 		return err;

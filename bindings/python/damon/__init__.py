@@ -83,7 +83,11 @@ def version():
 
 def backend_name(backend):
     """The name of an enum damon_backend value ("unknown" if none)."""
-    return _capi.damon_backend_name(int(backend))
+    if isinstance(backend, bool) or not isinstance(backend, int):
+        raise TypeError(f"backend must be an int, not {type(backend).__name__}")
+    if not 0 <= backend <= _capi.DAMON_BACKEND_MAX:
+        return "unknown"  # C's int would not hold every value: no need to ask
+    return _capi.damon_backend_name(backend)
 
 
 # --------------------------------------------------------------------------

@@ -55,6 +55,15 @@ def test_bad_types_and_ranges():
             ctx.set_attrs(no_such_attr=1)
 
 
+def test_backend_name_of_anything():
+    # found by tests/fuzz/fuzz-python: 2**64 went on to C's int (OverflowError)
+    assert damon.backend_name(1 << 64) == "unknown"
+    assert damon.backend_name(-1) == "unknown"
+    assert damon.backend_name(damon.BACKENDS.index("uffd_wp") + 1) == "uffd_wp"
+    with pytest.raises(TypeError):
+        damon.backend_name(float("inf"))
+
+
 def test_attrs_einval_with_sentence():
     with pytest.raises(OSError) as ei:
         damon.Context(sample_us=10_000, aggr_us=5_000)
