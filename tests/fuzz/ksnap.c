@@ -35,7 +35,9 @@ void fuzz_check_snapshot(struct dm_kernel *k)
 				   i, r->nr_accesses, s->info.max_nr_accesses);
 			FUZZ_CHECK(r->access_rate_bp <= 10000, "region %u: %u bp", i,
 				   r->access_rate_bp);
-			FUZZ_CHECK(r->target_idx == t, "region %u of target %u", i, r->target_idx);
+			/* the target's id: its place in the context, not among the live */
+			FUZZ_CHECK(r->target_idx == st->id, "region %u of target %u, not %u", i,
+				   r->target_idx, st->id);
 		}
 		if (st->nr) {
 			const struct dm_snap_region *r = &s->regions[st->first];
