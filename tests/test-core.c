@@ -896,6 +896,36 @@ static void test_schemes_filters(void)
 		EXPECT_EQ(s.stats.sz_applied, 3 * MiB);
 		dm_regions_free(NULL, &rs);
 	}
+
+	/* A region cut to fit the quota, which a filter then rejects, is cut
+	 * once per round: the remainder waits for the next round. Tried at
+	 * once, it was cut again and again, into pieces of the quota's size. */
+	{
+		struct dm_region v[1] = { { .start = BASE, .end = BASE + 64 * MiB } };
+		struct dm_regions rs = { 0 };
+		struct dm_scheme_target t = { 0, 1, &rs };
+		struct damos_filter_opts g = { .type = DAMOS_FILTER_TARGET, .matching = 1,
+					       .allow = 1, .target_idx = 1 };
+		struct fake_env e;
+		struct dm_scheme_round rd = { .now_us = 1000000, .aggr_us = 100000,
+					      .max_nr_accesses = 20 };
+
+		fake_env_init(&e);
+		rd.env = &e.env;
+		dm_regions_reserve(NULL, &rs, 8);
+		memcpy(rs.v, v, sizeof(v));
+		rs.n = 1;
+		new_scheme(&s, DAMOS_COLD);
+		s.opts.quota_bytes = 1 * MiB;
+		s.opts.quota_reset_interval_ms = 1000;
+		s.filters = &g;
+		s.nr_filters = 1;
+		dm_scheme_apply(&s, &t, 1, &rd);
+		EXPECT(rs.n <= 2, "a rejected region cut to the quota: %zu pieces after one round",
+		       rs.n);
+		EXPECT_EQ(e.nr_calls, 0);
+		dm_regions_free(NULL, &rs);
+	}
 }
 
 /* Watermarks: inactive schemes idle the monitor (no sampling at all), a
