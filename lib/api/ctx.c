@@ -151,8 +151,12 @@ _public_ int damon_ctx_new(damon_ctx **ret, const struct damon_ctx_opts *opts)
 	atomic_init(&ctx->first_target_id, UINT32_MAX);
 	atomic_init(&ctx->nr_snapshots, 0);
 	ctx->owner_pid = getpid();
+	/* every descriptor the runner may hold: a failure before
+	 * dm_runner_init() frees the context through dm_runner_fini() */
 	ctx->runner.fd = -1;
 	ctx->runner.timer_fd = -1;
+	ctx->runner.wait_fd = -1;
+	ctx->runner.kick_fd = -1;
 	pthread_mutex_init(&ctx->errlock, NULL);
 
 	page = DM_FAIL(ENOMEM) ? MAP_FAILED
