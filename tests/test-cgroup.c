@@ -33,6 +33,12 @@
 
 #define MiB (1ul << 20)
 
+#if defined(__SANITIZE_ADDRESS__)
+static const bool asan_build = true;
+#else
+static const bool asan_build = false;
+#endif
+
 /* ------------------------------------------------------------------------ */
 /* Errors */
 
@@ -424,8 +430,17 @@ static void run_live(int backend)
 	EXPECT(wait_event(outsider, false, 3000, &e), "process %d moved out never left",
 	       (int)outsider);
 
-	/* the worker's hot part, in its own target and in the cgroup's sum */
-	if (t) {
+	/*
+	 * The worker's hot part, in its own target and in the cgroup's sum.
+	 * Not under AddressSanitizer: the worker's address space then holds
+	 * ASan's ~20 TB shadow, so vaddr's regions are tens of GB and a 4 MiB
+	 * hot part is sampled too rarely to show within seconds (the build
+	 * without sanitizers checks it).
+	 */
+	if (asan_build)
+		printf("\n  (hot part not judged: AddressSanitizer build, %s)\n  ",
+		       "the worker's layout includes ASan's shadow");
+	if (t && !asan_build) {
 		uint64_t end = dm_test_now_ms() + 5000;
 
 		do {
@@ -441,10 +456,11 @@ static void run_live(int backend)
 	EXPECT_EQ(sum.nr_members, 1);
 	EXPECT_EQ(sum.nr_joined, 3);
 	EXPECT_EQ(sum.nr_left, 2);
-	EXPECT(sum.accessed_bytes >= 2 * MiB && sum.bytes >= 16 * MiB,
+	EXPECT((asan_build || sum.accessed_bytes >= 2 * MiB) && sum.bytes >= 16 * MiB,
 	       "accessed %llu of %llu bytes", (unsigned long long)sum.accessed_bytes,
 	       (unsigned long long)sum.bytes);
-	EXPECT(sum.access_rate_bp > 0, "cgroup access rate %u bp", sum.access_rate_bp);
+	EXPECT(asan_build || sum.access_rate_bp > 0, "cgroup access rate %u bp",
+	       sum.access_rate_bp);
 
 	EXPECT_EQ(damon_ctx_stop(ctx), 0);
 	damon_ctx_unref(ctx);
