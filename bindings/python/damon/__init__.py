@@ -372,6 +372,14 @@ class Target:
         """False once dropped (its process exited, or it left its cgroup)."""
         return bool(_capi.damon_target_alive(self._ptr))
 
+    @property
+    def cgroup(self):
+        """The damon.cgroup.Cgroup that made this target one of its
+        members, or None for a target added by pid."""
+        from . import cgroup
+
+        return cgroup.of_target(self._h, self._ptr)
+
     def add_range(self, start, end):
         """Add the initial region [start, end) of an fvaddr or paddr target.
 

@@ -5,6 +5,7 @@ dropped as processes enter and leave the cgroup; a Cgroup tells who they are
 now and sums their part of a snapshot."""
 
 import collections as _collections
+import weakref as _weakref
 
 from . import capi as _capi
 
@@ -15,6 +16,11 @@ CgroupSummary.__doc__ = """A cgroup's part of one snapshot (struct damon_cgroup_
 members followed now, member targets with regions in the snapshot, processes
 that joined and left since it was added, and the members' regions summed
 (bytes, bytes accessed, size-weighted access_rate_bp)."""
+
+
+# The Cgroup objects made by add(), by the address of their handle, so that
+# Target.cgroup answers with the same object (and its path).
+_made = _weakref.WeakValueDictionary()
 
 
 class Cgroup:
@@ -62,4 +68,15 @@ def add(ctx, path, fd):
     elif not isinstance(fd, int) or fd < 0:
         raise ValueError(f"fd must be an open directory fd, not {fd!r}")
     ptr = ctx._call(_capi.damon_py_ctx_add_cgroup, path, fd)
-    return Cgroup(ctx._h, ptr, path)
+    cg = Cgroup(ctx._h, ptr, path)
+    _made[int(ptr)] = cg
+    return cg
+
+
+def of_target(handle, target_ptr):
+    """Target.cgroup: the Cgroup a member target belongs to, or None
+    (damon_target_cgroup())."""
+    ptr = _capi.damon_target_cgroup(target_ptr)
+    if ptr is None:
+        return None
+    return _made.get(int(ptr)) or Cgroup(handle, ptr, None)

@@ -47,7 +47,7 @@ def test_errors(tmp_path):
         with pytest.raises(TypeError):
             ctx.add_cgroup()
         t = ctx.add_target(pid=0)
-        assert t.idx == 0 and t.alive
+        assert t.idx == 0 and t.alive and t.cgroup is None
     with damon.Context(backend="uffd_wp") as ctx:
         with pytest.raises(OSError) as e:
             ctx.add_cgroup(str(tmp_path))
@@ -111,7 +111,7 @@ def test_members_follow_the_cgroup(cgroup_dir):
             assert p.pid in [t.pid for t in cg.members]
             assert _wait(lambda: [t.pid for t in cg.members] == [p.pid]), cg.members
             worker = cg.members[0]
-            assert worker.alive
+            assert worker.alive and worker.cgroup is cg
             assert _wait(lambda: cg.summary().accessed_bytes >= 4 << 20), cg.summary()
             s = cg.summary(ctx.snapshot())
             assert s.nr_members == 1 and s.nr_joined >= 1 and s.bytes >= 8 << 20
