@@ -63,11 +63,22 @@ fi
 out=$top/$build/fuzz-out
 # One target: its own corpus, crash directory, scratch directory and log.
 run_one() {
-	local t=$1 dir=$out/$1 exe=$top/$build/tests/fuzz/fuzz-$1 start end leaks
+	local t=$1 dir=$out/$1 exe=$top/$build/tests/fuzz/fuzz-$1 start end leaks tmp
 	local -a limit extra=()
 
 	rm -rf "$dir/crashes" "$dir/tmp"
-	mkdir -p "$dir/corpus" "$dir/crashes" "$dir/tmp"
+	mkdir -p "$dir/corpus" "$dir/crashes"
+	# The targets that read files write an input's files into a scratch
+	# directory: on tmpfs that is 5x faster for ksysfs than on this
+	# disk's ext4 (580 vs 2987 executions a second), so /dev/shm when it
+	# is there, else beside the corpus.
+	if [ -d /dev/shm ] && [ -w /dev/shm ]; then
+		tmp=$(mktemp -d /dev/shm/libdamon-fuzz-"$t".XXXXXX) ||
+			{ echo 1 >"$dir/rc"; echo "0 0" >"$dir/time"; : >"$dir/log"; return; }
+	else
+		tmp=$dir/tmp
+		mkdir -p "$tmp"
+	fi
 	limit=(-runs="$runs")
 	[ -n "$secs" ] && limit+=(-max_total_time="$secs")
 	# CPython keeps objects alive until exit by design: leaks are not
@@ -75,7 +86,7 @@ run_one() {
 	leaks=1
 	[ "$t" = python ] && leaks=0 extra=(-detect_leaks=0)
 	start=$(date +%s.%N)
-	TMPDIR=$dir/tmp ASAN_OPTIONS=abort_on_error=1:detect_leaks=$leaks \
+	TMPDIR=$tmp ASAN_OPTIONS=abort_on_error=1:detect_leaks=$leaks \
 		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 		"$exe" "${limit[@]}" "${extra[@]}" -print_final_stats=1 -max_len=16384 -timeout=30 \
 		-rss_limit_mb=2048 -artifact_prefix="$dir/crashes/" \
@@ -83,7 +94,7 @@ run_one() {
 	echo $? >"$dir/rc"
 	end=$(date +%s.%N)
 	echo "$start $end" >"$dir/time"
-	rm -rf "$dir/tmp"
+	rm -rf "$tmp"
 }
 
 each="$runs runs${secs:+ or $secs s}"
