@@ -61,6 +61,25 @@ if [ ${#targets[@]} = 0 ]; then
 fi
 
 out=$top/$build/fuzz-out
+# The scratch directories of this run, on tmpfs when there is one (see
+# run_one); removed at the end, and on Ctrl-C or TERM with the fuzzers.
+if [ -d /dev/shm ] && [ -w /dev/shm ]; then
+	shm=$(mktemp -d /dev/shm/libdamon-fuzz.XXXXXX) || exit 1
+else
+	shm=$out/tmp
+	mkdir -p "$shm"
+fi
+stop_all() {
+	for j in $(jobs -p); do
+		pkill -TERM -P "$j"
+		kill -TERM "$j"
+	done 2>/dev/null
+	wait
+	exit 130
+}
+trap 'rm -rf "$shm"' EXIT
+trap stop_all INT TERM
+
 # One target: its own corpus, crash directory, scratch directory and log.
 run_one() {
 	local t=$1 dir=$out/$1 exe=$top/$build/tests/fuzz/fuzz-$1 start end leaks tmp
@@ -70,15 +89,9 @@ run_one() {
 	mkdir -p "$dir/corpus" "$dir/crashes"
 	# The targets that read files write an input's files into a scratch
 	# directory: on tmpfs that is 5x faster for ksysfs than on this
-	# disk's ext4 (580 vs 2987 executions a second), so /dev/shm when it
-	# is there, else beside the corpus.
-	if [ -d /dev/shm ] && [ -w /dev/shm ]; then
-		tmp=$(mktemp -d /dev/shm/libdamon-fuzz-"$t".XXXXXX) ||
-			{ echo 1 >"$dir/rc"; echo "0 0" >"$dir/time"; : >"$dir/log"; return; }
-	else
-		tmp=$dir/tmp
-		mkdir -p "$tmp"
-	fi
+	# disk's ext4 (580 vs 2987 executions a second).
+	tmp=$shm/$t
+	mkdir -p "$tmp"
 	limit=(-runs="$runs")
 	[ -n "$secs" ] && limit+=(-max_total_time="$secs")
 	# CPython keeps objects alive until exit by design: leaks are not
